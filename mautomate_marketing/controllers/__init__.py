@@ -1,0 +1,4 @@
+from . import api
+from . import mass_mailing
+from . import tracking
+from . import website_form

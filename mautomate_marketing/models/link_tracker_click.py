@@ -1,0 +1,28 @@
+from odoo import api, models
+from odoo.http import request
+
+from .website_visitor import browser_id_from_request
+
+
+class LinkTrackerClick(models.Model):
+    _inherit = 'link.tracker.click'
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        clicks = super().create(vals_list)
+        browser_id = self.env.context.get('mautomate_browser_id') or (browser_id_from_request() if request else None)
+        for click in clicks:
+            if click.mailing_trace_id:
+                click.mailing_trace_id._log_mautomate_events('email_click', url=click.link_id.url, anonymous_id=browser_id)
+        other_clicks = clicks.filtered(lambda click: not click.mailing_trace_id)
+        self.env['mautomate.event'].sudo()._ingest([{
+            'event_type': 'link_click',
+            'source': 'email' if click.mass_mailing_id else 'website',
+            'name': click.link_id.title or click.link_id.label or click.link_id.url,
+            'url': click.link_id.url,
+            'anonymous_id': browser_id,
+            'campaign_id': click.campaign_id.id or None,
+            'source_id': click.link_id.source_id.id or None,
+            'medium_id': click.link_id.medium_id.id or None,
+        } for click in other_clicks])
+        return clicks
