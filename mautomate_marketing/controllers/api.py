@@ -1,13 +1,14 @@
 from odoo import fields, http
 from odoo.http import request
 
-from ..models.event_validation import EventValidationError, parse_json_body, validate_api_events
+from ..models.event_validation import HARD_BODY_LIMIT, EventValidationError, parse_json_body, validate_api_events
 from .tracking import error_response, read_body
 
 
 class MautomateApi(http.Controller):
 
-    @http.route('/mautomate/api/v1/events', type='http', auth='public', methods=['POST'], csrf=False, save_session=False)
+    @http.route('/mautomate/api/v1/events', type='http', auth='public', methods=['POST'], csrf=False, save_session=False,
+                max_content_length=HARD_BODY_LIMIT)
     def post_events(self):
         """ Custom events of known contacts, authenticated with 'Authorization: Bearer <API token>'. """
         scheme, _sep, token = request.httprequest.headers.get('Authorization', '').partition(' ')

@@ -1,15 +1,20 @@
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from odoo import fields, http
 from odoo.http import request
 
-from ..models.event_validation import MAX_BODY_BYTES, EventValidationError, parse_json_body, validate_beacon
+from ..models.event_validation import HARD_BODY_LIMIT, MAX_BODY_BYTES, EventValidationError, parse_json_body, validate_beacon
 
 
 def read_body():
-    """ At most MAX_BODY_BYTES + 1 bytes of the request body, so that a huge body is refused unread. """
-    length = request.httprequest.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        raise EventValidationError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-    return request.httprequest.stream.read(MAX_BODY_BYTES + 1)
+    """ The request body, refused unread when its declared length is too large. """
+    too_large = EventValidationError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+    if (request.httprequest.content_length or 0) > MAX_BODY_BYTES:
+        raise too_large
+    try:
+        return request.httprequest.get_data()
+    except RequestEntityTooLarge:
+        raise too_large from None
 
 
 def error_response(error):
@@ -18,7 +23,8 @@ def error_response(error):
 
 class MautomateTracking(http.Controller):
 
-    @http.route('/mautomate/track', type='http', auth='public', methods=['POST'], csrf=False, cors='*', save_session=False)
+    @http.route('/mautomate/track', type='http', auth='public', methods=['POST'], csrf=False, cors='*', save_session=False,
+                max_content_length=HARD_BODY_LIMIT)
     def track(self):
         """ Beacons of tracker.js from sites that are not on Odoo: {"vid": ..., "events": [...]}. """
         try:

@@ -1,5 +1,9 @@
+import logging
+
 from odoo import models
 from odoo.http import request
+
+_logger = logging.getLogger(__name__)
 
 
 class IrHttp(models.AbstractModel):
@@ -9,11 +13,17 @@ class IrHttp(models.AbstractModel):
     def _register_website_track(cls, response):
         """ Log every website page a person opens, not only views flagged `track`. """
         result = super()._register_website_track(response)
-        if request.env['website.visitor']._is_trackable_page_response(response):
+        if not request.env['website.visitor']._is_trackable_page_response(response):
+            return result
+        try:
             if request.env.cr.readonly:
-                # Odoo 18 serves some routes on a read-only cursor: log on a cursor of our own.
+                # A read replica serves this request (website itself skips tracking then): log on the primary.
                 with request.env.registry.cursor() as cr:
                     request.env(cr=cr)['website.visitor']._track_page_view(response)
             else:
-                request.env['website.visitor']._track_page_view(response)
+                with request.env.cr.savepoint():
+                    request.env['website.visitor']._track_page_view(response)
+        except Exception:
+            # Tracking never costs the visitor the page they asked for.
+            _logger.exception("Could not log the page view of %s", request.httprequest.path)
         return result

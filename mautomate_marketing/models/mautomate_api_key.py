@@ -72,7 +72,7 @@ class MautomateApiKey(models.Model):
 
     def _register_use(self, event_count):
         self.env.cr.execute(
-            "UPDATE mautomate_api_key SET last_used_at = now() at time zone 'UTC', event_count = event_count + %s WHERE id = %s",
+            "UPDATE mautomate_api_key SET last_used_at = now() at time zone 'UTC', event_count = COALESCE(event_count, 0) + %s WHERE id = %s",
             (event_count, self.id))
         self.invalidate_recordset(['last_used_at', 'event_count'])
 

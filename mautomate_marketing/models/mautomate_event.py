@@ -114,6 +114,8 @@ class MautomateEvent(models.Model):
             value = vals.get(column)
             if column == 'occurred_at':
                 value = value or fields.Datetime.now()
+            elif column == 'source':
+                value = value or 'website'
             elif column == 'url' and value:
                 value = value[:MAX_URL_LENGTH]
             elif column == 'name' and value:
@@ -144,6 +146,8 @@ class MautomateEvent(models.Model):
         """ Contacts that opted out of tracking or whose e-mail is blacklisted. """
         if not partner_ids:
             return set()
+        self.env['res.partner'].flush_model(['mautomate_no_tracking', 'email_normalized'])
+        self.env['mail.blacklist'].flush_model(['email', 'active'])
         return {row[0] for row in self.env.execute_query(SQL("""
             SELECT partner.id
               FROM res_partner partner

@@ -27,7 +27,7 @@ class ResPartner(models.Model):
         self.env['mautomate.event'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
         self.env['website.visitor'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
         for partner in self:
-            partner.message_post(body=_("Tracking data erased by %s.", self.env.user.name))
+            partner.sudo().message_post(body=_("Tracking data erased by %s.", self.env.user.name))
 
     @api.model
     def _mautomate_find_or_create_by_email(self, names_by_email):

@@ -1,12 +1,12 @@
-import re
 import uuid
 
 from odoo import models, tools
 from odoo.http import request
 
+from .event_validation import BROWSER_ID_PATTERN
+
 BROWSER_COOKIE = 'mautomate_vid'
 BROWSER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
-BROWSER_ID_PATTERN = re.compile(r'^[0-9a-f]{32}$')
 
 
 def browser_id_from_request():
@@ -48,8 +48,9 @@ class WebsiteVisitor(models.Model):
             browser_id = uuid.uuid4().hex
             response.set_cookie(BROWSER_COOKIE, browser_id, max_age=BROWSER_COOKIE_MAX_AGE,
                                 httponly=True, samesite='Lax', cookie_type='optional')
-        main_object = getattr(response, 'qcontext', {}).get('main_object')
-        related = main_object if main_object is not None and main_object._name not in ('ir.ui.view', 'website.page') else None
+        main_object = (getattr(response, 'qcontext', None) or {}).get('main_object')
+        main_object = main_object.sudo() if isinstance(main_object, models.BaseModel) and len(main_object) == 1 else None
+        related = main_object if main_object and main_object._name not in ('ir.ui.view', 'website.page') else None
         user = request.env.user
         self.env['mautomate.event'].sudo()._ingest([{
             'event_type': 'page_view',
@@ -93,14 +94,15 @@ class WebsiteVisitor(models.Model):
         if lead.partner_id:
             return lead.partner_id
         email = next((values[key] for key in ('email_from', 'email', 'partner_email') if isinstance(values.get(key), str)), None)
-        if not tools.email_normalize(email or ''):
+        email_normalized = tools.email_normalize(email or '')
+        if not email_normalized:
             return self.env['res.partner']
-        if lead and not lead._find_matching_partner(email_only=True):
+        if lead and not self.env['res.partner'].sudo().search_count([('email_normalized', '=', email_normalized)], limit=1):
             # A new contact gets the lead's details; an existing one is never linked from an unverified form.
             lead._handle_partner_assignment(create_missing=True)
             return lead.partner_id
         name = values.get('contact_name') or values.get('name') or values.get('partner_name')
-        return self.env['res.partner']._mautomate_find_or_create_by_email({email: name if isinstance(name, str) else None})[tools.email_normalize(email)]
+        return self.env['res.partner']._mautomate_find_or_create_by_email({email: name if isinstance(name, str) else None})[email_normalized]
 
     def _utm_values_from_request(self):
         """ UTM campaign/source/medium ids from the cookies Odoo's utm module sets. """

@@ -55,18 +55,21 @@
         return Boolean(config.endpoint) && consented && !doNotTrack();
     }
 
+    /** Send the queue; the promise settles when every batch has been handed over. */
     function flush(useBeacon) {
         clearTimeout(timer);
         timer = null;
+        var sent = [];
         while (queue.length && active()) {
             var body = JSON.stringify({vid: browserId(), events: queue.splice(0, MAX_BATCH)});
             if (useBeacon && navigator.sendBeacon && navigator.sendBeacon(config.endpoint, body)) {
                 continue;
             }
-            // text/plain keeps the cross-site request simple: no CORS preflight.
-            fetch(config.endpoint, {method: "POST", body: body, keepalive: true, mode: "no-cors",
-                                    headers: {"Content-Type": "text/plain"}}).catch(function () {});
+            // text/plain keeps the cross-site request simple (no CORS preflight); credentials as sendBeacon sends them.
+            sent.push(fetch(config.endpoint, {method: "POST", body: body, mode: "no-cors", credentials: "include",
+                                              headers: {"Content-Type": "text/plain"}}).catch(function () {}));
         }
+        return Promise.all(sent);
     }
 
     function track(type, name, url, value) {
@@ -115,7 +118,7 @@
             }
         },
         flush: function () {
-            flush(false);
+            return flush(false);
         },
     };
     window.mautomateTracker = api;
