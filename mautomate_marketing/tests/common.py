@@ -1,0 +1,41 @@
+import json
+import uuid
+
+from odoo.tests import common
+
+
+class MautomateCase(common.TransactionCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Event = cls.env['mautomate.event']
+        cls.partner = cls.env['res.partner'].create({'name': 'Ann Prospect', 'email': 'ann@prospect.example.com'})
+
+    @staticmethod
+    def new_browser_id():
+        return uuid.uuid4().hex
+
+    def ingest(self, **vals):
+        return self.Event._ingest([{'event_type': 'page_view', 'source': 'website', **vals}])
+
+
+class MautomateHttpCase(common.HttpCase):
+    # Page tracking writes on page requests: like Odoo's own website visitor tests, use read/write cursors.
+    readonly_enabled = False
+    BROWSER_USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
+
+    def setUp(self):
+        super().setUp()
+        self.opener.headers['User-Agent'] = self.BROWSER_USER_AGENT
+        self.env.cr.execute("SELECT COALESCE(MAX(id), 0) FROM mautomate_event")
+        self.events_before = self.env.cr.fetchone()[0]
+
+    def post_json(self, path, body, headers=None):
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return self.url_open(path, data=data, headers={'Content-Type': 'application/json', **(headers or {})})
+
+    def events(self, domain=()):
+        self.env.invalidate_all()
+        """ Events stored since the test began (the demo data has some). """
+        return self.env['mautomate.event'].search([('id', '>', self.events_before), *domain])

@@ -1,0 +1,116 @@
+from odoo.tests import tagged
+
+from .common import MautomateHttpCase
+
+API = '/mautomate/api/v1/events'
+
+
+@tagged('post_install', '-at_install')
+class TestEventApi(MautomateHttpCase):
+
+    def setUp(self):
+        super().setUp()
+        self.key = self.env['mautomate.api.key'].create({'name': 'Support desk'})
+        self.token = self.key.action_generate_token()['context']['default_token']
+
+    def post_event(self, body, token=None):
+        return self.post_json(API, body, headers={'Authorization': f'Bearer {token or self.token}'})
+
+    def test_token_is_stored_hashed(self):
+        self.assertTrue(self.token.startswith(f'mak_{self.key.key_prefix}_'))
+        self.assertNotIn(self.token, self.key.sudo().key_hash)
+        self.assertEqual(self.env['mautomate.api.key']._authenticate(self.token), (self.key, 'ok'))
+
+    def test_missing_wrong_and_revoked_tokens(self):
+        body = {'email': 'ann@example.com', 'name': 'Video watched'}
+        missing = self.post_json(API, body)
+        self.assertEqual(missing.status_code, 401)
+        self.assertEqual(missing.json(), {'error': 'missing or invalid API token'})
+        self.assertIn('Bearer', missing.headers['WWW-Authenticate'])
+        self.assertEqual(self.post_json(API, body, headers={'Authorization': self.token}).status_code, 401, "scheme is required")
+        self.assertEqual(self.post_event(body, token=self.token[:-2] + 'xx').status_code, 401)
+        self.assertEqual(self.post_event(body, token='mak_nothere_secret').status_code, 401)
+        self.assertEqual(self.post_event(body, token='garbage').status_code, 401)
+
+        old_token = self.token
+        self.token = self.key.action_generate_token()['context']['default_token']
+        self.assertEqual(self.post_event(body, token=old_token).status_code, 401, "a replaced token stops working")
+
+        self.key.action_revoke()
+        revoked = self.post_event(body)
+        self.assertEqual(revoked.status_code, 403)
+        self.assertEqual(revoked.json(), {'error': 'this API token was revoked'})
+        self.assertFalse(self.events(), "nothing is stored from refused requests")
+
+    def test_custom_event_for_a_new_contact(self):
+        response = self.post_event({
+            'email': 'Parcel Person <parcel@example.com>', 'contact_name': 'Pat Parcel',
+            'name': 'Parcel delivered', 'value': 1, 'payload': {'carrier': 'DHL', 'tracking': 'JD0001'},
+            'occurred_at': '2026-11-20T10:30:00+01:00', 'url': 'https://shop.example.com/orders/42'})
+        self.assertEqual(response.status_code, 201, response.text)
+        event = self.events([('id', 'in', response.json()['ids'])])
+        self.assertRecordValues(event, [{
+            'event_type': 'custom', 'source': 'api', 'name': 'Parcel delivered', 'value': 1.0,
+            'payload': {'carrier': 'DHL', 'tracking': 'JD0001'}, 'url': 'https://shop.example.com/orders/42',
+        }])
+        self.assertEqual(str(event.occurred_at), '2026-11-20 09:30:00')
+        self.assertRecordValues(event.partner_id, [{'name': 'Pat Parcel', 'email': 'parcel@example.com'}])
+        self.assertEqual(self.key.event_count, 1)
+        self.assertTrue(self.key.last_used_at)
+
+    def test_batch_for_known_contacts(self):
+        ann = self.env['res.partner'].create({'name': 'Ann', 'email': 'ann@example.com'})
+        response = self.post_event({'events': [
+            {'partner_id': ann.id, 'name': 'Support contract expires'},
+            {'email': 'ANN@example.com', 'name': 'Video watched 30 s', 'value': 30},
+        ]})
+        self.assertEqual(response.status_code, 201, response.text)
+        self.assertEqual(response.json()['stored'], 2)
+        self.assertEqual(self.events().partner_id, ann)
+        self.assertEqual(self.env['res.partner'].search_count([('email_normalized', '=', 'ann@example.com')]), 1)
+
+    def test_unknown_partner_stores_nothing(self):
+        partners_before = self.env['res.partner'].search_count([])
+        response = self.post_event({'events': [
+            {'email': 'brand-new@example.com', 'name': 'Signed up'},
+            {'partner_id': 2**31 - 1, 'name': 'Ghost'},
+        ]})
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.json(), {'error': f'unknown partner_id {2**31 - 1}'})
+        self.assertFalse(self.events())
+        self.assertEqual(self.env['res.partner'].search_count([]), partners_before)
+
+    def test_opted_out_contact_is_not_tracked(self):
+        ann = self.env['res.partner'].create({'name': 'Ann', 'email': 'ann@example.com', 'mautomate_no_tracking': True})
+        response = self.post_event({'partner_id': ann.id, 'name': 'Video watched'})
+        self.assertEqual(response.status_code, 201)
+        self.assertEqual(response.json()['stored'], 0)
+
+    def test_invalid_events(self):
+        cases = [
+            (b'{"name": ', 400, 'body is not valid JSON'),
+            ([1, 2], 400, 'body must be a JSON object'),
+            ({'name': 'No contact'}, 422, "each event needs an 'email' or a 'partner_id'"),
+            ({'email': 'not-an-email', 'name': 'x'}, 422, "'email' is not an e-mail address"),
+            ({'partner_id': '7', 'name': 'x'}, 422, "'partner_id' must be a positive integer"),
+            ({'partner_id': True, 'name': 'x'}, 422, "'partner_id' must be a positive integer"),
+            ({'partner_id': 1}, 422, "'name' is required"),
+            ({'partner_id': 1, 'name': 'x', 'type': 'email_open'}, 422, None),
+            ({'partner_id': 1, 'name': 'x', 'value': 'ten'}, 422, "'value' must be a finite number"),
+            ({'partner_id': 1, 'name': 'x', 'payload': [1]}, 422, "'payload' must be a JSON object"),
+            ({'partner_id': 1, 'name': 'x', 'payload': {'big': 'x' * 5000}}, 413, None),
+            ({'partner_id': 1, 'name': 'x', 'occurred_at': 'yesterday'}, 422, None),
+            ({'partner_id': 1, 'name': 'x', 'occurred_at': '2999-01-01T00:00:00'}, 422, 'event time is out of range'),
+            ({'partner_id': 1, 'name': 'x', 'url': 'javascript:alert(1)'}, 422, "'url' must be an http(s) URL"),
+            ({'events': []}, 422, "'events' must be a non-empty list"),
+            ({'events': [{'partner_id': 1, 'name': 'x'}] * 101}, 413, 'at most 100 events per request'),
+            (b'{"a": "' + b'x' * 70000 + b'"}', 413, None),
+        ]
+        for body, status, reason in cases:
+            with self.subTest(body=str(body)[:60]):
+                response = self.post_event(body)
+                self.assertEqual(response.status_code, status, response.text)
+                if reason:
+                    self.assertEqual(response.json()['error'], reason)
+        self.assertFalse(self.events())
+        self.assertEqual(self.url_open(API).status_code, 405, "GET is not allowed")
