@@ -117,8 +117,8 @@ check_test_log() {
     skipped=$(grep -cE 'odoo\.tests\.result: skipped|odoo\.tests.*(SkipTest|websocket-client module is not installed|Chrome.* not found)' "$log" || true)
     problems=$(grep -cE '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' "$log" || true)
     [ "$total" -gt 0 ] || die "no test ran (see $log)"
-    [ "$skipped" = 0 ] || { grep -E 'skipped|SkipTest|not installed|not found' "$log" | head -20 >&2; die "$skipped test(s) were skipped (see $log)"; }
+    [ "$skipped" = 0 ] || { grep -m 20 -E 'skipped|SkipTest|not installed|not found' "$log" >&2; die "$skipped test(s) were skipped (see $log)"; }
     echo "odoo tests: $((total - failed - errors)) passed, $((failed + errors)) failed"
-    [ "$problems" = 0 ] || { grep -E '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' "$log" | head -20 >&2; die "the Odoo log has $problems ERROR/CRITICAL line(s) (see $log)"; }
+    [ "$problems" = 0 ] || { grep -m 20 -E '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) ' "$log" | cut -c1-400 >&2; die "the Odoo log has $problems ERROR/CRITICAL line(s) (see $log)"; }
     [ $((failed + errors)) = 0 ] || die "tests failed (see $log)"
 }
