@@ -3,7 +3,6 @@
 Nothing here touches the database: a request is validated whole before anything is stored.
 """
 import json
-import math
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -71,7 +70,8 @@ def _number(item, key):
     value = item.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > 1e15:
+    # A chained comparison also refuses NaN and infinities, and never overflows on huge integers.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1e15 <= value <= 1e15:
         raise EventValidationError(f"'{key}' must be a finite number", 422)
     return float(value)
 
@@ -83,12 +83,15 @@ def _occurred_at(item, now):
         moment = datetime.fromtimestamp(ts / 1000, timezone.utc).replace(tzinfo=None) if ts and 0 < ts < 1e14 else None
     elif item.get('occurred_at') is not None:
         text = item['occurred_at']
+        invalid = EventValidationError("'occurred_at' must be an ISO 8601 date-time", 422)
+        if not isinstance(text, str):
+            raise invalid
         try:
             moment = datetime.fromisoformat(text[:40].replace('Z', '+00:00'))
-        except (AttributeError, ValueError):
-            raise EventValidationError("'occurred_at' must be an ISO 8601 date-time", 422) from None
-        if moment.tzinfo:
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+            if moment.tzinfo:
+                moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        except (ValueError, OverflowError):
+            raise invalid from None
     else:
         return now
     if moment is None or not (now - MAX_EVENT_AGE <= moment <= now + MAX_CLOCK_SKEW):
