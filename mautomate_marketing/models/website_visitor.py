@@ -77,7 +77,7 @@ class WebsiteVisitor(models.Model):
             'event_type': 'form_submit',
             'source': 'website',
             'name': record.display_name or self.env['ir.model']._get(model_name).name,
-            'url': request.httprequest.headers.get('Referer') or request.httprequest.url,
+            'url': request.httprequest.headers.get('Referer'),
             'visitor_id': visitor.id,
             'anonymous_id': browser_id_from_request(),
             'partner_id': partner.id or None,
