@@ -1,0 +1,142 @@
+""" Tracking benchmark: beacon ingestion rate, cost of tracking a page view, identity merge time.
+
+Run with bench/run.sh, which finds Odoo and prepares the database. Targets (issue #2):
+beacon ingestion >= 2,000 events/s in batches of 50; tracked / untracked page time <= 1.10;
+attaching 10,000 anonymous events to a contact < 0.5 s.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+BROWSER_USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def start_odoo(odoo_cmd, db, addons_path, port):
+    process = subprocess.Popen(
+        [*odoo_cmd, '-d', db, '--addons-path', addons_path, '--http-port', str(port), '--workers', '2',
+         '--max-cron-threads', '0', '--db-filter', f'^{db}$', '--log-level', 'warn', '--limit-time-real', '600'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f'http://127.0.0.1:{port}'
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if requests.get(f'{base}/web/health', timeout=2).status_code == 200:
+                requests.get(f'{base}/', headers={'User-Agent': BROWSER_USER_AGENT}, timeout=60)  # warm the workers
+                return process, base
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGTERM)
+    sys.exit("Odoo did not start within 180 s")
+
+
+def beacon_rate(base, batches, batch_size, clients):
+    """ Events stored per second by /mautomate/track, `clients` browsers posting at once. """
+    def post_batches(count):
+        session = requests.Session()
+        vid = uuid.uuid4().hex
+        for index in range(count):
+            body = {'vid': vid, 'events': [{'type': 'page_view', 'url': f'https://site.example.com/page/{index}/{n}',
+                                            'name': f'Page {n}', 'ts': int(time.time() * 1000)} for n in range(batch_size)]}
+            response = session.post(f'{base}/mautomate/track', data=json.dumps(body), headers={'Content-Type': 'text/plain'})
+            assert response.status_code == 202 and response.json()['stored'] == batch_size, response.text
+    per_client = batches // clients
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post_batches, [per_client] * clients))
+    elapsed = time.perf_counter() - start
+    return per_client * clients * batch_size / elapsed
+
+
+def page_times(base, path, rounds):
+    """ Median response time of a page, tracked and untracked, measured alternately. """
+    tracked, untracked = requests.Session(), requests.Session()
+    for session in (tracked, untracked):
+        session.headers['User-Agent'] = BROWSER_USER_AGENT
+    untracked.headers['X-Disable-Tracking'] = '1'
+    timings = {'tracked': [], 'untracked': []}
+    for _round in range(rounds):
+        for name, session in (('untracked', untracked), ('tracked', tracked)):
+            start = time.perf_counter()
+            response = session.get(base + path)
+            timings[name].append(time.perf_counter() - start)
+            assert response.status_code == 200, response.status_code
+    assert tracked.cookies.get('mautomate_vid') and not untracked.cookies.get('mautomate_vid')
+    return statistics.median(timings['tracked']), statistics.median(timings['untracked'])
+
+
+def attach_time(db, addons_path, odoo_root, event_count):
+    """ Seconds to attach `event_count` anonymous events of one browser to a contact (rolled back). """
+    if odoo_root:
+        sys.path.insert(0, odoo_root)
+    import odoo
+    from odoo import SUPERUSER_ID, api
+    odoo.tools.config.parse_config(['-d', db, '--addons-path', addons_path])
+    registry = odoo.modules.registry.Registry(db)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        browser_id = uuid.uuid4().hex
+        Event = env['mautomate.event']
+        for offset in range(0, event_count, 1000):
+            Event._ingest([{'event_type': 'page_view', 'url': f'https://site.example.com/{offset + n}', 'anonymous_id': browser_id}
+                           for n in range(min(1000, event_count - offset))])
+        partner = env['res.partner'].create({'name': 'Bench Contact', 'email': 'bench@example.com'})
+        cr.execute('ANALYZE mautomate_event')
+        start = time.perf_counter()
+        attached = Event._attach_anonymous_history(partner, anonymous_ids=[browser_id])
+        elapsed = time.perf_counter() - start
+        assert attached == event_count, attached
+        cr.rollback()
+    return elapsed
+
+
+def verdict(ok):
+    return 'OK' if ok else 'MISSED'
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--db', required=True)
+    parser.add_argument('--addons-path', required=True)
+    parser.add_argument('--batches', type=int, default=400)
+    parser.add_argument('--rounds', type=int, default=150)
+    parser.add_argument('odoo_cmd', nargs='+', help="the command that runs odoo-bin")
+    args = parser.parse_args()
+    odoo_root = next((os.path.dirname(arg) for arg in args.odoo_cmd if arg.endswith('odoo-bin')), None)
+
+    process, base = start_odoo(args.odoo_cmd, args.db, args.addons_path, free_port())
+    try:
+        rate = beacon_rate(base, args.batches, 50, clients=4)
+        pages = {path: page_times(base, path, args.rounds) for path in ('/', '/contactus')}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    seconds = attach_time(args.db, args.addons_path, odoo_root, 10000)
+
+    print(f"beacon ingestion: {rate:,.0f} events/s ({args.batches} batches of 50, 4 clients, 2 workers)"
+          f"  target >= 2,000  {verdict(rate >= 2000)}")
+    for path, (tracked, untracked) in pages.items():
+        ratio = tracked / untracked
+        print(f"page view {path}: tracked {tracked * 1000:.1f} ms / untracked {untracked * 1000:.1f} ms"
+              f" = {ratio:.3f} (median of {args.rounds})  target <= 1.10  {verdict(ratio <= 1.10)}")
+    print(f"attach 10,000 anonymous events to a contact: {seconds:.3f} s  target < 0.5 s  {verdict(seconds < 0.5)}")
+
+
+if __name__ == '__main__':
+    main()

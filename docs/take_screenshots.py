@@ -1,0 +1,94 @@
+""" Screenshots for the README, from a running Odoo with the demo data (tools/setup.sh).
+
+Usage: python docs/take_screenshots.py [http://localhost:8069]   (needs requests and websocket-client)
+"""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+import websocket
+
+BASE = sys.argv[1] if len(sys.argv) > 1 else 'http://localhost:8069'
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'screenshots')
+
+
+def admin_session():
+    session = requests.Session()
+    session.post(f'{BASE}/web/session/authenticate', json={'params': {'db': 'mautomate', 'login': 'admin', 'password': 'admin'}})
+    return session
+
+
+def visitor_journey(rpc):
+    """ An anonymous visitor reads the site, asks for a quote, then another system reports a video view. """
+    visitor = requests.Session()
+    visitor.headers['User-Agent'] = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
+    for path in ('/', '/contactus', '/', '/contactus'):
+        visitor.get(BASE + path)
+    lead_id = visitor.post(f'{BASE}/website/form/crm.lead', headers={'Referer': f'{BASE}/contactus'}, data={
+        'contact_name': 'Vera Visitor', 'email_from': 'vera.visitor@example.com', 'partner_name': 'Visitor Ventures',
+        'name': 'Pricing for 40 seats', 'description': 'Can you send us a quote?'}).json()['id']
+    key_id = rpc('mautomate.api.key', 'search', [('name', '=', 'Webshop')], limit=1)[0]
+    token = rpc('mautomate.api.key', 'action_generate_token', [key_id])['context']['default_token']
+    requests.post(f'{BASE}/mautomate/api/v1/events', headers={'Authorization': f'Bearer {token}'}, json={
+        'email': 'vera.visitor@example.com', 'name': 'Product tour video watched 30 s', 'value': 30})
+    return lead_id
+
+
+def main():
+    session = admin_session()
+
+    def rpc(model, method, *args, **kw):
+        return session.post(f'{BASE}/web/dataset/call_kw', json={'params': {
+            'model': model, 'method': method, 'args': list(args), 'kwargs': kw}}).json()['result']
+
+    lead_id = visitor_journey(rpc)
+    pages = [
+        ('lead_timeline', f'/odoo/action-crm.crm_lead_all_leads/{lead_id}', "document.querySelector('button[name=action_mautomate_timeline]').click()"),
+        ('events_graph', '/odoo/action-mautomate_marketing.mautomate_event_action?view_type=graph', None),
+        ('settings', '/odoo/action-mautomate_marketing.mautomate_config_settings_action', None),
+    ]
+    profile = tempfile.mkdtemp()
+    chrome = subprocess.Popen(['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--remote-debugging-port=9333',
+                               '--no-first-run', '--disable-background-networking', '--disable-component-update',
+                               f'--user-data-dir={profile}', 'about:blank'], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        target = next(t for t in requests.get('http://127.0.0.1:9333/json').json() if t['type'] == 'page')
+        ws = websocket.create_connection(target['webSocketDebuggerUrl'], suppress_origin=True)
+        counter = iter(range(1, 10**6))
+
+        def call(method, **params):
+            ident = next(counter)
+            ws.send(json.dumps({'id': ident, 'method': method, 'params': params}))
+            while True:
+                message = json.loads(ws.recv())
+                if message.get('id') == ident:
+                    return message.get('result', {})
+
+        call('Emulation.setDeviceMetricsOverride', width=1400, height=800, deviceScaleFactor=1, mobile=False)
+        call('Network.enable')
+        call('Network.setCookie', name='session_id', value=session.cookies['session_id'], url=BASE)
+        for name, path, click in pages:
+            call('Page.navigate', url=BASE + path)
+            time.sleep(15)
+            if click:
+                call('Runtime.evaluate', expression=click)
+                time.sleep(5)
+            # Odoo's own passing notices (assets refreshed by a cron) are not part of what is shown.
+            call('Runtime.evaluate', expression="document.querySelectorAll('.o_notification_close').forEach(b => b.click())")
+            time.sleep(1)
+            shot = call('Page.captureScreenshot', format='png')
+            with open(os.path.join(OUT, f'{name}.png'), 'wb') as file:
+                file.write(base64.b64decode(shot['data']))
+            print(f'{name}.png')
+    finally:
+        chrome.terminate()
+
+
+if __name__ == '__main__':
+    main()
