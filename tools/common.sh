@@ -74,8 +74,8 @@ find_odoo() {
     log "using Odoo 18 from $(readlink -f "$ODOO_LINK")"
 }
 
-# The project's own Python needs beyond Odoo's pinned requirements.
-PROJECT_REQUIREMENTS=(websocket-client)
+# Beyond Odoo's pinned requirements: browser tours need websocket-client; phone formatting (as in Odoo's Debian package) phonenumbers.
+PROJECT_REQUIREMENTS=(websocket-client phonenumbers)
 
 ensure_venv() {
     local requirements=$1 stamp=$VENV/.requirements.sha1 want
@@ -89,7 +89,7 @@ ensure_venv() {
 }
 
 ensure_python_packages() {
-    "$ODOO_PYTHON" -c 'import websocket' 2>/dev/null || "$ODOO_PYTHON" -m pip install -q "${PROJECT_REQUIREMENTS[@]}"
+    "$ODOO_PYTHON" -c 'import websocket, phonenumbers' 2>/dev/null || "$ODOO_PYTHON" -m pip install -q "${PROJECT_REQUIREMENTS[@]}"
 }
 
 prepare_everything() {

@@ -122,7 +122,8 @@ class MautomateEvent(models.Model):
                 value = value[:MAX_NAME_LENGTH]
             elif column == 'payload' and value is not None:
                 value = json.dumps(value)
-            row.append(SQL('%s', value if value not in ('', False) else None))
+            # An ORM-style False or '' means no value; 0 stays 0.
+            row.append(SQL('%s', None if value is False or value == '' else value))
         return row
 
     @api.model
