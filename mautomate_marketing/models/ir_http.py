@@ -13,16 +13,12 @@ class IrHttp(models.AbstractModel):
     def _register_website_track(cls, response):
         """ Log every website page a person opens, not only views flagged `track`. """
         result = super()._register_website_track(response)
-        if not request.env['website.visitor']._is_trackable_page_response(response):
+        # Like website's own tracking, nothing is written when a read replica serves the request.
+        if request.env.cr.readonly or not request.env['website.visitor']._is_trackable_page_response(response):
             return result
         try:
-            if request.env.cr.readonly:
-                # A read replica serves this request (website itself skips tracking then): log on the primary.
-                with request.env.registry.cursor() as cr:
-                    request.env(cr=cr)['website.visitor']._track_page_view(response)
-            else:
-                with request.env.cr.savepoint():
-                    request.env['website.visitor']._track_page_view(response)
+            with request.env.cr.savepoint():
+                request.env['website.visitor']._track_page_view(response)
         except Exception:
             # Tracking never costs the visitor the page they asked for.
             _logger.exception("Could not log the page view of %s", request.httprequest.path)
