@@ -90,17 +90,16 @@ class WebsiteVisitor(models.Model):
             visitor._attach_history_to_partner(partner)
 
     def _form_submit_partner(self, lead, values):
-        """ The contact a submitted form speaks for: the lead's, else the one with the form's e-mail. """
+        """ Who submitted the form: the logged-in user, the lead's contact, else the contact with the
+        form's e-mail, created if new. The lead's own customer is left to website_crm's rules. """
+        if not request.env.user._is_public():
+            return request.env.user.partner_id
         if lead.partner_id:
             return lead.partner_id
         email = next((values[key] for key in ('email_from', 'email', 'partner_email') if isinstance(values.get(key), str)), None)
         email_normalized = tools.email_normalize(email or '')
         if not email_normalized:
             return self.env['res.partner']
-        if lead and not self.env['res.partner'].sudo().search_count([('email_normalized', '=', email_normalized)], limit=1):
-            # A new contact gets the lead's details; an existing one is never linked from an unverified form.
-            lead._handle_partner_assignment(create_missing=True)
-            return lead.partner_id
         name = values.get('contact_name') or values.get('name') or values.get('partner_name')
         return self.env['res.partner']._mautomate_find_or_create_by_email({email: name if isinstance(name, str) else None})[email_normalized]
 

@@ -83,8 +83,22 @@ class TestWebsiteTracking(MautomateHttpCase):
         response = self.url_open('/website/form/crm.lead', data={
             'contact_name': 'Nora New', 'email_from': 'nora@new.example.com', 'name': 'Hello'})
         lead = self.env['crm.lead'].browse(response.json()['id'])
-        self.assertRecordValues(lead.partner_id, [{'name': 'Nora New', 'email': 'nora@new.example.com'}])
-        self.assertEqual(self.events([('partner_id', '=', lead.partner_id.id)]).mapped('event_type'), ['form_submit', 'page_view'])
+        self.assertFalse(lead.partner_id, "website_crm decides the lead's customer")
+        nora = self.env['res.partner'].search([('email_normalized', '=', 'nora@new.example.com')])
+        self.assertRecordValues(nora, [{'name': 'Nora New'}])
+        history = self.events([('partner_id', '=', nora.id)])
+        self.assertEqual(history.mapped('event_type'), ['form_submit', 'page_view'])
+        self.assertEqual(self.events(lead.action_mautomate_timeline()['domain']), history)
+
+    def test_form_submit_of_a_logged_in_user(self):
+        self.authenticate('portal', 'portal')
+        self.url_open('/')
+        self.url_open('/website/form/crm.lead', data={
+            'contact_name': 'Someone Else', 'email_from': 'else@example.com', 'name': 'For a colleague',
+            'csrf_token': re.search(r'csrf_token: "([^"]+)"', self.url_open('/contactus').text).group(1)})
+        portal_partner = self.env.ref('base.demo_user0').partner_id
+        self.assertEqual(self.events([('event_type', '=', 'form_submit')]).partner_id, portal_partner)
+        self.assertFalse(self.env['res.partner'].search([('email_normalized', '=', 'else@example.com')]))
 
     def test_mail_click_identifies_the_browser(self):
         customer = self.env['res.partner'].create({'name': 'Carl', 'email': 'carl@customer.example.com'})
