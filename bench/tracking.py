@@ -3,15 +3,21 @@
 Run with bench/run.sh, which finds Odoo and prepares the database. Targets (issue #2):
 beacon ingestion >= 2,000 events/s in batches of 50; tracked / untracked page time <= 1.10;
 attaching 10,000 anonymous events to a contact < 0.5 s.
+
+Page times are server times from Odoo's own request log (SQL time + the rest of the request).
+"Untracked" is the same request from a browser that sends Do-Not-Track: this module logs nothing
+for it, and Odoo itself treats it like any other (its own visitor tracking still runs).
 """
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +33,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_odoo(odoo_cmd, db, addons_path, port):
+def start_odoo(odoo_cmd, db, addons_path, port, logfile):
     process = subprocess.Popen(
         [*odoo_cmd, '-d', db, '--addons-path', addons_path, '--http-port', str(port), '--workers', '2',
-         '--max-cron-threads', '0', '--db-filter', f'^{db}$', '--log-level', 'warn', '--limit-time-real', '600'],
+         '--max-cron-threads', '0', '--db-filter', f'^{db}$', '--log-level', 'info', '--log-handler', 'werkzeug:INFO',
+         '--logfile', logfile, '--limit-time-real', '600'],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f'http://127.0.0.1:{port}'
     deadline = time.time() + 180
@@ -64,21 +71,31 @@ def beacon_rate(base, batches, batch_size, clients):
     return per_client * clients * batch_size / elapsed
 
 
-def page_times(base, path, rounds):
-    """ Median response time of a page, tracked and untracked, measured alternately. """
+def page_times(base, path, rounds, logfile):
+    """ Server time of a page, tracked and untracked, requested alternately one at a time. """
     tracked, untracked = requests.Session(), requests.Session()
     for session in (tracked, untracked):
         session.headers['User-Agent'] = BROWSER_USER_AGENT
-    untracked.headers['X-Disable-Tracking'] = '1'
-    timings = {'tracked': [], 'untracked': []}
-    for _round in range(rounds):
-        for name, session in (('untracked', untracked), ('tracked', tracked)):
-            start = time.perf_counter()
-            response = session.get(base + path)
-            timings[name].append(time.perf_counter() - start)
-            assert response.status_code == 200, response.status_code
+    untracked.headers['DNT'] = '1'
+    with open(logfile) as log:
+        log.seek(0, os.SEEK_END)
+        for _round in range(rounds):
+            for session in (untracked, tracked):
+                assert session.get(base + path).status_code == 200
+        time.sleep(1)
+        # werkzeug's line ends with: <query count> <query time> <remaining time>
+        times = [float(m.group(1)) + float(m.group(2)) for m in re.finditer(
+            rf'"GET {re.escape(path)} HTTP/1.1" 200 - \d+ ([\d.]+) ([\d.]+)', log.read())]
+    assert len(times) == 2 * rounds, len(times)
     assert tracked.cookies.get('mautomate_vid') and not untracked.cookies.get('mautomate_vid')
-    return statistics.median(timings['tracked']), statistics.median(timings['untracked'])
+    return trimmed_mean(times[1::2]), trimmed_mean(times[0::2])
+
+
+def trimmed_mean(values, cut=0.1):
+    """ Mean of the middle 80 %: finer than a median of millisecond-rounded times, deaf to outliers. """
+    values = sorted(values)
+    keep = values[int(len(values) * cut):len(values) - int(len(values) * cut)]
+    return statistics.fmean(keep)
 
 
 def attach_time(db, addons_path, odoo_root, event_count):
@@ -120,10 +137,11 @@ def main():
     args = parser.parse_args()
     odoo_root = next((os.path.dirname(arg) for arg in args.odoo_cmd if arg.endswith('odoo-bin')), None)
 
-    process, base = start_odoo(args.odoo_cmd, args.db, args.addons_path, free_port())
+    logfile = tempfile.mktemp(suffix='.log')
+    process, base = start_odoo(args.odoo_cmd, args.db, args.addons_path, free_port(), logfile)
     try:
         rate = beacon_rate(base, args.batches, 50, clients=4)
-        pages = {path: page_times(base, path, args.rounds) for path in ('/', '/contactus')}
+        pages = {path: page_times(base, path, args.rounds, logfile) for path in ('/', '/contactus')}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
@@ -134,7 +152,7 @@ def main():
     for path, (tracked, untracked) in pages.items():
         ratio = tracked / untracked
         print(f"page view {path}: tracked {tracked * 1000:.1f} ms / untracked {untracked * 1000:.1f} ms"
-              f" = {ratio:.3f} (median of {args.rounds})  target <= 1.10  {verdict(ratio <= 1.10)}")
+              f" = {ratio:.3f} (trimmed mean of {args.rounds})  target <= 1.10  {verdict(ratio <= 1.10)}")
     print(f"attach 10,000 anonymous events to a contact: {seconds:.3f} s  target < 0.5 s  {verdict(seconds < 0.5)}")
 
 

@@ -17,7 +17,7 @@ class IrHttp(models.AbstractModel):
         if request.env.cr.readonly or not request.env['website.visitor']._is_trackable_page_response(response):
             return result
         try:
-            with request.env.cr.savepoint():
+            with request.env.cr.savepoint(flush=False):
                 request.env['website.visitor']._track_page_view(response)
         except Exception:
             # Tracking never costs the visitor the page they asked for.

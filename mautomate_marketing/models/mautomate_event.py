@@ -28,11 +28,41 @@ EVENT_SOURCES = [
     ('email', 'E-mail'),
     ('api', 'API'),
 ]
-INGEST_COLUMNS = (
-    'occurred_at', 'event_type', 'source', 'name', 'url', 'visitor_id', 'anonymous_id',
-    'partner_id', 'lead_id', 'res_model', 'res_id', 'value',
-    'campaign_id', 'source_id', 'medium_id', 'payload',
+# Column -> SQL type of the values _ingest accepts, in INSERT order.
+INGEST_COLUMNS = {
+    'occurred_at': 'timestamp', 'event_type': 'varchar', 'source': 'varchar', 'name': 'varchar', 'url': 'varchar',
+    'visitor_id': 'int4', 'anonymous_id': 'varchar', 'partner_id': 'int4', 'lead_id': 'int4',
+    'res_model': 'varchar', 'res_id': 'int4', 'value': 'float8',
+    'campaign_id': 'int4', 'source_id': 'int4', 'medium_id': 'int4', 'payload': 'jsonb',
+}
+
+# Static parts are our own column names; rows and uid are passed as SQL parameters.
+_INGEST_COLUMN_LIST = ', '.join(f'"{column}"' for column in INGEST_COLUMNS)
+_INGEST_SELECTED = ', '.join(
+    'visitor.id' if column == 'visitor_id' else 'contact.id' if column == 'partner_id' else f'v."{column}"::{sql_type}'
+    for column, sql_type in INGEST_COLUMNS.items()
 )
+INGEST_QUERY = f"""
+    INSERT INTO mautomate_event ({_INGEST_COLUMN_LIST}, create_uid, write_uid, create_date, write_date)
+    SELECT {_INGEST_SELECTED}, %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+      FROM (VALUES %(rows)s) AS v({_INGEST_COLUMN_LIST}, visitor_token)
+ LEFT JOIN LATERAL (
+           SELECT id, partner_id FROM website_visitor WHERE id = v.visitor_id::int4
+            UNION ALL
+           SELECT id, partner_id FROM website_visitor WHERE access_token = v.visitor_token::varchar
+           LIMIT 1) visitor ON TRUE
+ LEFT JOIN res_partner contact ON contact.id = COALESCE(
+           v.partner_id::int4,
+           visitor.partner_id,
+           (SELECT known.partner_id FROM mautomate_event known
+             WHERE known.anonymous_id = v.anonymous_id::varchar AND known.partner_id IS NOT NULL
+          ORDER BY known.id DESC LIMIT 1))
+     WHERE contact.id IS NULL OR NOT (
+           COALESCE(contact.mautomate_no_tracking, FALSE)
+           OR EXISTS(SELECT 1 FROM mail_blacklist blacklist
+                      WHERE blacklist.active AND blacklist.email = contact.email_normalized))
+ RETURNING id
+"""
 
 
 class MautomateEvent(models.Model):
@@ -84,25 +114,22 @@ class MautomateEvent(models.Model):
 
     @api.model
     def _ingest(self, vals_list):
-        """ Store events in one INSERT, bypassing the ORM for speed (like website.track).
+        """ Store events in one INSERT ... SELECT, bypassing the ORM for speed (like website.track).
 
-        Each dict holds keys of INGEST_COLUMNS. Browsers already tied to a contact pass it on
-        to their new events; events of contacts who opted out of tracking, or whose
-        e-mail is blacklisted, are dropped. Returns the stored events.
+        Each dict holds keys of INGEST_COLUMNS, and may name its website visitor by Odoo's access
+        token ('visitor_token') instead of its id. An event without a contact gets its visitor's,
+        or the one its browser was last seen as; events of contacts who opted out of tracking, or
+        whose e-mail is blacklisted, are dropped. Returns the stored events.
         """
         if not vals_list:
             return self.browse()
-        self._resolve_partners_of_browsers(vals_list)
-        untrackable = self._untrackable_partner_ids({vals['partner_id'] for vals in vals_list if vals.get('partner_id')})
-        rows = [self._ingest_row(vals) for vals in vals_list if vals.get('partner_id') not in untrackable]
-        if not rows:
-            return self.browse()
+        self.env['res.partner'].flush_model(['mautomate_no_tracking', 'email_normalized'])
+        self.env['mail.blacklist'].flush_model(['email', 'active'])
         self.flush_model()
         event_ids = [row[0] for row in self.env.execute_query(SQL(
-            "INSERT INTO mautomate_event (%s, create_uid, write_uid, create_date, write_date) VALUES %s RETURNING id",
-            SQL(', ').join(SQL.identifier(column) for column in INGEST_COLUMNS),
-            SQL(', ').join(SQL("(%s, %s, %s, (now() at time zone 'UTC'), (now() at time zone 'UTC'))",
-                               SQL(', ').join(row), self.env.uid, self.env.uid) for row in rows),
+            INGEST_QUERY,
+            uid=self.env.uid,
+            rows=SQL(', ').join(SQL('(%s)', SQL(', ').join(self._ingest_row(vals))) for vals in vals_list),
         ))]
         self.invalidate_model()
         return self.browse(event_ids)
@@ -124,23 +151,8 @@ class MautomateEvent(models.Model):
                 value = json.dumps(value)
             # An ORM-style False or '' means no value; 0 stays 0.
             row.append(SQL('%s', None if value is False or value == '' else value))
+        row.append(SQL('%s', vals.get('visitor_token')))
         return row
-
-    @api.model
-    def _resolve_partners_of_browsers(self, vals_list):
-        """ Give events of an already identified browser its contact. """
-        anonymous_ids = list({vals['anonymous_id'] for vals in vals_list if vals.get('anonymous_id') and not vals.get('partner_id')})
-        if not anonymous_ids:
-            return
-        known = dict(self.env.execute_query(SQL("""
-            SELECT DISTINCT ON (anonymous_id) anonymous_id, partner_id
-              FROM mautomate_event
-             WHERE anonymous_id = ANY(%s) AND partner_id IS NOT NULL
-          ORDER BY anonymous_id, id DESC
-        """, anonymous_ids)))
-        for vals in vals_list:
-            if not vals.get('partner_id') and vals.get('anonymous_id') in known:
-                vals['partner_id'] = known[vals['anonymous_id']]
 
     @api.model
     def _untrackable_partner_ids(self, partner_ids):

@@ -19,7 +19,7 @@ def tracking_refused():
     """ Do-Not-Track, Global Privacy Control, or optional cookies refused in the cookie bar. """
     headers = request.httprequest.headers
     return (headers.get('DNT') == '1' or headers.get('Sec-GPC') == '1'
-            or not request.env['ir.http']._is_allowed_cookie('optional'))
+            or (request.website.cookies_bar and not request.env['ir.http']._is_allowed_cookie('optional')))
 
 
 class WebsiteVisitor(models.Model):
@@ -41,8 +41,11 @@ class WebsiteVisitor(models.Model):
         )
 
     def _track_page_view(self, response):
-        """ Log the page view of the current request, giving the browser its durable cookie. """
-        visitor = self._get_visitor_from_request(force_create=True)
+        """ Log the page view of the current request, giving the browser its durable cookie.
+
+        The event links to Odoo's visitor of this request where website created one (tracked
+        pages, forms, logins), found by its access token in the same INSERT.
+        """
         browser_id = browser_id_from_request()
         if not browser_id:
             browser_id = uuid.uuid4().hex
@@ -57,9 +60,9 @@ class WebsiteVisitor(models.Model):
             'source': 'website',
             'name': (main_object.display_name if main_object else None) or request.httprequest.path,
             'url': request.httprequest.url,
-            'visitor_id': visitor.id,
+            'visitor_token': self._get_access_token(),
             'anonymous_id': browser_id,
-            'partner_id': visitor.partner_id.id or (not user._is_public() and user.partner_id.id) or None,
+            'partner_id': None if user._is_public() else user.partner_id.id,
             'res_model': related._name if related else None,
             'res_id': related.id if related else None,
             **self._utm_values_from_request(),
