@@ -23,7 +23,7 @@ class ResPartner(models.Model):
     def action_mautomate_erase_tracking(self):
         """ Right to erasure: delete the contacts' events and their website visitor history. """
         if not self.env.user.has_group('mautomate_marketing.group_mautomate_manager'):
-            raise AccessError(_("Only Marketing Automation administrators can erase tracking data."))
+            raise AccessError(_("Only Marketing Automation managers can erase tracking data."))
         self.env['mautomate.event'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
         self.env['website.visitor'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
         for partner in self:
