@@ -155,22 +155,6 @@ class MautomateEvent(models.Model):
         return row
 
     @api.model
-    def _untrackable_partner_ids(self, partner_ids):
-        """ Contacts that opted out of tracking or whose e-mail is blacklisted. """
-        if not partner_ids:
-            return set()
-        self.env['res.partner'].flush_model(['mautomate_no_tracking', 'email_normalized'])
-        self.env['mail.blacklist'].flush_model(['email', 'active'])
-        return {row[0] for row in self.env.execute_query(SQL("""
-            SELECT partner.id
-              FROM res_partner partner
-             WHERE partner.id = ANY(%s)
-               AND (partner.mautomate_no_tracking
-                    OR EXISTS(SELECT 1 FROM mail_blacklist blacklist
-                               WHERE blacklist.active AND blacklist.email = partner.email_normalized))
-        """, list(partner_ids)))}
-
-    @api.model
     def _ingest_api_events(self, vals_list):
         """ Store validated API events, finding (or creating) each contact by e-mail or id. """
         partner_ids = {vals['partner_id'] for vals in vals_list if vals['partner_id']}
@@ -180,7 +164,8 @@ class MautomateEvent(models.Model):
         partner_by_email = self.env['res.partner']._mautomate_find_or_create_by_email(
             {vals['email']: vals['contact_name'] for vals in vals_list if vals['email'] and not vals['partner_id']})
         for vals in vals_list:
-            email, contact_name = vals.pop('email'), vals.pop('contact_name')
+            email = vals.pop('email')
+            del vals['contact_name']
             vals['partner_id'] = vals['partner_id'] or partner_by_email[tools.email_normalize(email)].id
         return self._ingest(vals_list)
 
@@ -208,7 +193,7 @@ class MautomateEvent(models.Model):
                 OR anonymous_id IN (SELECT anonymous_id FROM mautomate_event
                                      WHERE visitor_id = ANY(%(visitors)s) AND anonymous_id IS NOT NULL))
         """, visitors=visitor_ids, anonymous=anonymous_ids)
-        if partner.id in self._untrackable_partner_ids({partner.id}):
+        if partner.sudo().mautomate_no_tracking or partner.sudo().is_blacklisted:
             query = SQL("DELETE FROM mautomate_event WHERE %s", browsers)
         else:
             query = SQL("UPDATE mautomate_event SET partner_id = %s WHERE %s", partner.id, browsers)
