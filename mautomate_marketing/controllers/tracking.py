@@ -24,12 +24,18 @@ def error_response(error):
 class MautomateTracking(http.Controller):
 
     @http.route('/mautomate/track', type='http', auth='public', methods=['POST'], csrf=False, cors='*', save_session=False,
-                max_content_length=HARD_BODY_LIMIT)
-    def track(self):
-        """ Beacons of tracker.js from sites that are not on Odoo: {"vid": ..., "events": [...]}. """
+                max_content_length=HARD_BODY_LIMIT, mautomate_json_body=True)
+    def track(self, **_form):
+        """ Beacons of tracker.js from sites that are not on Odoo: {"vid": ..., "events": [...]}.
+
+        sendBeacon posts text/plain; any Content-Type is read as JSON, form fields parsed from it are ignored.
+        """
         try:
             vals_list = validate_beacon(parse_json_body(read_body()), fields.Datetime.now())
         except EventValidationError as error:
             return error_response(error)
+        Visitor = request.env['website.visitor']
+        if Visitor._mautomate_ip_excluded(request.httprequest.remote_addr, Visitor._mautomate_excluded_ips()):
+            return request.make_json_response({'stored': 0}, status=202)
         events = request.env['mautomate.event'].sudo()._ingest(vals_list)
         return request.make_json_response({'stored': len(events)}, status=202)

@@ -11,6 +11,7 @@ from odoo.tools import email_normalize
 # Bounds shared by every source: longer text is cut, larger bodies and payloads are refused.
 MAX_URL_LENGTH = 2048
 MAX_NAME_LENGTH = 256
+MAX_EMAIL_LENGTH = 320
 MAX_PAYLOAD_BYTES = 4096
 MAX_BODY_BYTES = 64 * 1024
 # Odoo itself refuses bodies past this before the controller runs (an HTML 413).
@@ -158,8 +159,9 @@ def validate_api_events(body, now):
     items = _event_list(body) if 'events' in body else [body]
     vals_list = []
     for item in items:
-        email = _text(item, 'email', 320)
-        if email and not email_normalize(email):
+        email = _text(item, 'email', MAX_EMAIL_LENGTH + 1)
+        # A cut e-mail is another address: a longer one is refused, not cut.
+        if email and (len(email) > MAX_EMAIL_LENGTH or not email_normalize(email)):
             raise EventValidationError("'email' is not an e-mail address", 422)
         partner_id = item.get('partner_id')
         if partner_id is not None and (isinstance(partner_id, bool) or not isinstance(partner_id, int) or not 0 < partner_id < 2**31):

@@ -2,7 +2,7 @@ import hashlib
 import hmac
 import secrets
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 TOKEN_PREFIX = 'mak'
@@ -14,13 +14,17 @@ class MautomateApiKey(models.Model):
     _description = 'Marketing Automation API Key'
     _order = 'create_date DESC, id DESC'
 
-    name = fields.Char('Name', required=True, help="Who or what uses this key, e.g. 'Webshop' or 'Support desk'.")
-    active = fields.Boolean('Active', default=True, help="Archiving a key revokes it: requests with it get 403.")
-    key_prefix = fields.Char('Key Prefix', readonly=True, index=True, copy=False,
+    name = fields.Char(required=True, help="Who or what uses this key, e.g. 'Webshop' or 'Support desk'.")
+    active = fields.Boolean(default=True, help="Archiving a key revokes it: requests with it get 403.")
+    key_prefix = fields.Char(readonly=True, index=True, copy=False,
                              help="The start of the token, to recognise it; the rest is never stored.")
-    key_hash = fields.Char('Key Hash', readonly=True, copy=False, groups='base.group_system')
-    last_used_at = fields.Datetime('Last Used', readonly=True, copy=False)
-    event_count = fields.Integer('Events Received', readonly=True, copy=False)
+    key_hash = fields.Char(readonly=True, copy=False, groups='base.group_system')
+    has_token = fields.Boolean(compute='_compute_has_token')
+    # Read from the event log, so that parallel requests with one key never write its row.
+    last_used_at = fields.Datetime('Last Used', compute='_compute_usage',
+                                   help="When the latest event sent with this key that is still in the log was received.")
+    event_count = fields.Integer('Events Received', compute='_compute_usage',
+                                 help="Events sent with this key that are still in the log.")
 
     _sql_constraints = [
         ('key_prefix_unique', 'unique(key_prefix)', 'Two API keys cannot share a prefix.'),
@@ -30,6 +34,20 @@ class MautomateApiKey(models.Model):
     def _hash_token(token):
         # Tokens carry 256 random bits, so a plain SHA-256 cannot be brute-forced.
         return hashlib.sha256(token.encode()).hexdigest()
+
+    @api.depends('key_hash')
+    def _compute_has_token(self):
+        for key in self:
+            key.has_token = bool(key.sudo().key_hash)
+
+    def _compute_usage(self):
+        usage = {
+            key.id: (count, last_used_at)
+            for key, count, last_used_at in self.env['mautomate.event'].sudo()._read_group(
+                [('api_key_id', 'in', self._origin.ids)], ['api_key_id'], ['__count', 'create_date:max'])
+        }
+        for key in self:
+            key.event_count, key.last_used_at = usage.get(key._origin.id, (0, False))
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -42,12 +60,12 @@ class MautomateApiKey(models.Model):
         """ Issue a new secret for this key, replacing the old one, and show it once. """
         self.ensure_one()
         if not self.active:
-            raise UserError(_("A revoked key cannot get a new token: create a new key."))
+            raise UserError(self.env._("A revoked key cannot get a new token: create a new key."))
         token = f'{TOKEN_PREFIX}_{self.key_prefix}_{secrets.token_urlsafe(32)}'
         self.sudo().key_hash = self._hash_token(token)
         return {
             'type': 'ir.actions.act_window',
-            'name': _("Your API token"),
+            'name': self.env._("Your API token"),
             'res_model': 'mautomate.api.key.token',
             'view_mode': 'form',
             'target': 'new',
@@ -70,9 +88,9 @@ class MautomateApiKey(models.Model):
             return key, 'revoked'
         return key, 'ok'
 
-    def _register_use(self, event_count):
-        self.env.cr.execute(
-            "UPDATE mautomate_api_key SET last_used_at = now() at time zone 'UTC', event_count = COALESCE(event_count, 0) + %s WHERE id = %s",
-            (event_count, self.id))
-        self.invalidate_recordset(['last_used_at', 'event_count'])
-
+    def _ingest_events(self, vals_list):
+        """ Store validated API events sent with this key; the key's row is only read. """
+        self.ensure_one()
+        for vals in vals_list:
+            vals['api_key_id'] = self.id
+        return self.env['mautomate.event']._ingest_api_events(vals_list)

@@ -1,4 +1,16 @@
-from odoo.tests import tagged
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from lxml import etree
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import DummyRLock, Registry
+from odoo.tests import TransactionCase, tagged
+from odoo.tests.common import HOST
+from odoo.tools import config, safe_eval
 
 from .common import MautomateHttpCase
 
@@ -55,8 +67,47 @@ class TestEventApi(MautomateHttpCase):
         }])
         self.assertEqual(str(event.occurred_at), '2026-11-20 09:30:00')
         self.assertRecordValues(event.partner_id, [{'name': 'Pat Parcel', 'email': 'parcel@example.com'}])
+        self.assertEqual(event.api_key_id, self.key, "the event records which key sent it")
+        self.assertEqual(event.payload_text, '{\n  "carrier": "DHL",\n  "tracking": "JD0001"\n}', "the form shows the payload")
+        self.key.invalidate_recordset()
         self.assertEqual(self.key.event_count, 1)
-        self.assertTrue(self.key.last_used_at)
+        self.assertEqual(self.key.last_used_at, event.create_date)
+        self.assertEqual(self.env['mautomate.api.key'].create({'name': 'Unused'}).event_count, 0)
+
+    def test_body_is_json_whatever_the_content_type(self):
+        """ The README's curl example: `curl -d` declares a form, other clients declare nothing or text. """
+        body = json.dumps({'email': 'ann@example.com', 'name': 'Q&A + demo=yes', 'payload': {'video': 'product-tour'}})
+        for content_type in ('application/x-www-form-urlencoded', 'text/plain', None):
+            with self.subTest(content_type=content_type):
+                headers = {'Authorization': f'Bearer {self.token}'}
+                if content_type:
+                    headers['Content-Type'] = content_type
+                response = self.opener.post(self.base_url() + API, data=body.encode(), headers=headers, timeout=12)
+                self.assertEqual(response.status_code, 201, response.text)
+                event = self.events([('id', 'in', response.json()['ids'])])
+                self.assertRecordValues(event, [{'name': 'Q&A + demo=yes', 'payload': {'video': 'product-tour'}}])
+        self.assertEqual(len(self.events()), 3)
+
+    def test_key_form_buttons(self):
+        """ No Revoke on an unsaved key; the "replaces the current token" warning only once a token exists. """
+        arch = self.env['mautomate.api.key'].get_views([(False, 'form')])['views']['form']['arch']
+        buttons = etree.fromstring(arch).xpath('//header/button')
+
+        def visible_buttons(key):
+            values = {'id': key.id or False, 'active': key.active, 'has_token': key.has_token}
+            return {(button.get('name'), bool(button.get('confirm')))
+                    for button in buttons if not safe_eval.safe_eval(button.get('invisible', 'False'), values)}
+
+        new_key = self.env['mautomate.api.key'].new({'name': 'Draft'})
+        self.assertEqual(visible_buttons(new_key), set())
+        key = self.env['mautomate.api.key'].create({'name': 'Webshop'})
+        self.assertFalse(key.has_token)
+        self.assertEqual(visible_buttons(key), {('action_generate_token', False), ('action_revoke', True)})
+        key.action_generate_token()
+        self.assertTrue(key.has_token)
+        self.assertEqual(visible_buttons(key), {('action_generate_token', True), ('action_revoke', True)})
+        key.action_revoke()
+        self.assertEqual(visible_buttons(key), set())
 
     def test_batch_for_known_contacts(self):
         ann = self.env['res.partner'].create({'name': 'Ann', 'email': 'ann@example.com'})
@@ -114,3 +165,62 @@ class TestEventApi(MautomateHttpCase):
                     self.assertEqual(response.json()['error'], reason)
         self.assertFalse(self.events())
         self.assertEqual(self.url_open(API).status_code, 405, "GET is not allowed")
+
+
+@tagged('post_install', '-at_install')
+class TestEventApiConcurrency(TransactionCase):
+    """ Four clients posting with one key at the same instant, through the test server.
+
+    HttpCase would run the requests one at a time on its test cursor. Here the registry stays out of
+    test mode, so each request thread of the server takes a real cursor and runs in its own
+    transaction, retried by Odoo on serialization failures as in production. The key and contact
+    they need are committed first, and deleted afterwards.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.assertIsNone(self.registry.test_cr, "requests must get real cursors, not the test's")
+        # The test runner holds the registry lock for the whole run: lift it, as HttpCase's test mode does.
+        self.patch(Registry, '_lock', DummyRLock())
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            key = env['mautomate.api.key'].create({'name': 'Parallel webshop'})
+            self.token = key.action_generate_token()['context']['default_token']
+            self.key_id = key.id
+            self.partner_id = env['res.partner'].create({'name': 'Parallel Pat', 'email': 'parallel-pat@example.com'}).id
+            env.flush_all()
+        self.addCleanup(self._delete_committed_rows)
+
+    def _delete_committed_rows(self):
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM mautomate_event WHERE api_key_id = %s OR partner_id = %s", [self.key_id, self.partner_id])
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env['mautomate.api.key'].browse(self.key_id).unlink()
+            env['res.partner'].browse(self.partner_id).unlink()
+
+    def key_row_version(self):
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT xmin::text FROM mautomate_api_key WHERE id = %s", [self.key_id])
+            return cr.fetchone()[0]
+
+    def test_parallel_posts_with_one_key(self):
+        url = f'http://{HOST}:{config["http_port"]}{API}'
+        barrier = threading.Barrier(4)
+
+        def post(client):
+            body = json.dumps({'events': [{'partner_id': self.partner_id, 'name': f'Order {client}-{line}', 'value': line}
+                                          for line in range(3)]})
+            barrier.wait(timeout=30)
+            return requests.post(url, data=body, headers={'Authorization': f'Bearer {self.token}'}, timeout=60)
+
+        key_version = self.key_row_version()
+        # Odoo logs each request it retries after a serialization failure here (at 20: Odoo renames level 25 'INFO').
+        with self.assertNoLogs('odoo.service.model', logging.INFO), ThreadPoolExecutor(4) as pool:
+            for _trial in range(5):
+                responses = list(pool.map(post, range(4)))
+                self.assertEqual([response.status_code for response in responses], [201] * 4, [r.text for r in responses])
+        self.assertEqual(self.key_row_version(), key_version, "requests never write the key's row")
+        with self.registry.cursor() as cr:
+            key = api.Environment(cr, SUPERUSER_ID, {})['mautomate.api.key'].browse(self.key_id)
+            self.assertEqual(key.event_count, 60)
+            self.assertTrue(key.last_used_at)

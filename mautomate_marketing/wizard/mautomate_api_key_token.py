@@ -7,4 +7,4 @@ class MautomateApiKeyToken(models.TransientModel):
     _description = 'Marketing Automation API Token'
 
     api_key_id = fields.Many2one('mautomate.api.key', required=True, readonly=True)
-    token = fields.Char('Token', readonly=True)
+    token = fields.Char(readonly=True)

@@ -1,0 +1,1 @@
+from . import mautomate_api_key_token
