@@ -1,6 +1,6 @@
 """ Screenshots for the README, from a running Odoo with the demo data (tools/setup.sh).
 
-Usage: python docs/take_screenshots.py [http://localhost:8069]   (needs requests and websocket-client)
+Usage: python docs/take_screenshots.py [http://localhost:8069 [database]]   (needs requests and websocket-client)
 """
 import base64
 import json
@@ -14,12 +14,18 @@ import requests
 import websocket
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else 'http://localhost:8069'
+DB = sys.argv[2] if len(sys.argv) > 2 else 'mautomate'
+# Open the form's Timeline tab and bring it to the top of the screen.
+OPEN_TIMELINE_TAB = """
+    document.querySelector('.o_notebook_headers a[name=mautomate_timeline]').click();
+    setTimeout(() => document.querySelector('.o_notebook_headers').scrollIntoView({block: 'start'}), 2000);
+"""
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'screenshots')
 
 
 def admin_session():
     session = requests.Session()
-    session.post(f'{BASE}/web/session/authenticate', json={'params': {'db': 'mautomate', 'login': 'admin', 'password': 'admin'}})
+    session.post(f'{BASE}/web/session/authenticate', json={'params': {'db': DB, 'login': 'admin', 'password': 'admin'}})
     return session
 
 
@@ -27,8 +33,9 @@ def visitor_journey(rpc):
     """ An anonymous visitor reads the site, asks for a quote, then another system reports a video view. """
     visitor = requests.Session()
     visitor.headers['User-Agent'] = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
-    for path in ('/', '/contactus', '/', '/contactus'):
+    for path in ('/', '/contactus'):
         visitor.get(BASE + path)
+        time.sleep(4)  # reading the page: the Timeline shows the time spent on each
     lead_id = visitor.post(f'{BASE}/website/form/crm.lead', headers={'Referer': f'{BASE}/contactus'}, data={
         'contact_name': 'Vera Visitor', 'email_from': 'vera.visitor@example.com', 'partner_name': 'Visitor Ventures',
         'name': 'Pricing for 40 seats', 'description': 'Can you send us a quote?'}).json()['id']
@@ -47,8 +54,12 @@ def main():
             'model': model, 'method': method, 'args': list(args), 'kwargs': kw}}).json()['result']
 
     lead_id = visitor_journey(rpc)
+    azure_id = rpc('ir.model.data', 'check_object_reference', 'base', 'res_partner_12')[1]
     pages = [
-        ('lead_timeline', f'/odoo/action-crm.crm_lead_all_leads/{lead_id}', "document.querySelector('button[name=action_mautomate_timeline]').click()"),
+        ('contact_timeline', f'/odoo/action-base.action_partner_form/{azure_id}', OPEN_TIMELINE_TAB),
+        ('lead_timeline', f'/odoo/action-crm.crm_lead_all_leads/{lead_id}', OPEN_TIMELINE_TAB),
+        ('lead_timeline_list', f'/odoo/action-crm.crm_lead_all_leads/{lead_id}',
+         "document.querySelector('button[name=action_mautomate_timeline]').click()"),
         ('events_graph', '/odoo/action-mautomate_marketing.mautomate_event_action?view_type=graph', None),
         ('settings', '/odoo/action-mautomate_marketing.mautomate_config_settings_action', None),
     ]
@@ -70,7 +81,11 @@ def main():
                 if message.get('id') == ident:
                     return message.get('result', {})
 
-        call('Emulation.setDeviceMetricsOverride', width=1400, height=800, deviceScaleFactor=1, mobile=False)
+        call('Emulation.setDeviceMetricsOverride', width=1400, height=900, deviceScaleFactor=1, mobile=False)
+        # The browser in admin's time zone, as a real user's: lists and the Timeline show the same times.
+        admin_tz = rpc('res.users', 'search_read', [('login', '=', 'admin')], ['tz'])[0]['tz']
+        if admin_tz:
+            call('Emulation.setTimezoneOverride', timezoneId=admin_tz)
         call('Network.enable')
         call('Network.setCookie', name='session_id', value=session.cookies['session_id'], url=BASE)
         for name, path, click in pages:

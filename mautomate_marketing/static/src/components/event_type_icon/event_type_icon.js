@@ -2,7 +2,7 @@ import { Component } from "@odoo/owl";
 import { registry } from "@web/core/registry";
 import { standardFieldProps } from "@web/views/fields/standard_field_props";
 
-const ICONS = {
+export const EVENT_TYPE_ICONS = {
     page_view: "fa-eye",
     form_submit: "fa-pencil-square-o",
     email_sent: "fa-paper-plane",
@@ -22,7 +22,7 @@ export class EventTypeIconField extends Component {
     static props = { ...standardFieldProps };
 
     get icon() {
-        return ICONS[this.props.record.data[this.props.name]] || "fa-circle-o";
+        return EVENT_TYPE_ICONS[this.props.record.data[this.props.name]] || "fa-circle-o";
     }
 
     get label() {
