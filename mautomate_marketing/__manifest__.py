@@ -1,19 +1,15 @@
 {
     'name': 'Marketing Automation (mautomate)',
     'version': '18.0.1.0.0',
+    'author': 'mautomate_marketing',
     'category': 'Marketing/Marketing Automation',
     'summary': 'Track every touch of a contact: website, e-mail, external sites and API, on one timeline',
-    'description': """
-One event log shared by sales and marketing: page views of the Odoo website, e-mail
-opens, clicks, bounces and replies, clicks and downloads on other sites through a
-tracker snippet, and custom events pushed through an authenticated API. Anonymous
-history is attached to the contact as soon as the visitor identifies itself.
-""",
-    'depends': ['crm', 'website_crm', 'mass_mailing'],
+    'depends': ['crm', 'website_crm', 'mass_mailing', 'website_mass_mailing'],
     'data': [
         'security/mautomate_security.xml',
         'security/ir.model.access.csv',
         'data/ir_cron_data.xml',
+        'views/mautomate_templates.xml',
         'views/mautomate_event_views.xml',
         'views/mautomate_api_key_views.xml',
         'views/res_partner_views.xml',

@@ -1,4 +1,5 @@
 from . import api
+from . import identify
 from . import mass_mailing
 from . import tracking
 from . import website_form

@@ -1,11 +1,7 @@
-import uuid
-
-from odoo import http
+from odoo import http, tools
 from odoo.http import request
 
-from odoo.addons.mass_mailing.controllers.main import MassMailController
-
-from ..models.website_visitor import BROWSER_COOKIE, BROWSER_COOKIE_MAX_AGE, browser_id_from_request
+from odoo.addons.website_mass_mailing.controllers.main import MassMailController
 
 
 class MautomateMassMailController(MassMailController):
@@ -13,11 +9,7 @@ class MautomateMassMailController(MassMailController):
     @http.route()
     def full_url_redirect(self, code, mailing_trace_id, **post):
         """ A click in a tracked e-mail identifies the browser as the mail's recipient. """
-        browser_id = browser_id_from_request()
-        if not browser_id:
-            browser_id = uuid.uuid4().hex
-            request.future_response.set_cookie(BROWSER_COOKIE, browser_id, max_age=BROWSER_COOKIE_MAX_AGE,
-                                               httponly=True, samesite='Lax', cookie_type='optional')
+        browser_id = request.env['website.visitor']._mautomate_ensure_browser_id()
         request.update_context(mautomate_browser_id=browser_id)
         response = super().full_url_redirect(code, mailing_trace_id, **post)
         trace = request.env['mailing.trace'].sudo().browse(mailing_trace_id).exists()
@@ -25,3 +17,16 @@ class MautomateMassMailController(MassMailController):
         if partner:
             request.env['mautomate.event'].sudo()._attach_anonymous_history(partner, anonymous_ids=[browser_id])
         return response
+
+    @http.route()
+    def subscribe(self, list_id, value, subscription_type, **post):
+        """ The newsletter block: a subscription by e-mail identifies the visitor by the e-mail typed. """
+        result = super().subscribe(list_id, value, subscription_type, **post)
+        if subscription_type == 'email' and result.get('toast_type') == 'success':
+            Visitor = request.env['website.visitor']
+            identity = Visitor._mautomate_form_identity('mailing.contact', {'email': value})
+            partner = Visitor._mautomate_form_partner('mailing.contact', identity)
+            contact = request.env['mailing.contact'].sudo().search(
+                [('email_normalized', '=', tools.email_normalize(value))], limit=1)
+            Visitor._track_form_submit('mailing.contact', contact.id, partner)
+        return result

@@ -3,11 +3,20 @@ import logging
 from odoo import models
 from odoo.http import request
 
+from .event_validation import MAX_BODY_BYTES
+
 _logger = logging.getLogger(__name__)
 
 
 class IrHttp(models.AbstractModel):
     _inherit = 'ir.http'
+
+    @classmethod
+    def _pre_dispatch(cls, rule, args):
+        # JSON routes read their body whatever its Content-Type: keep it before Odoo parses it as a form.
+        if rule.endpoint.routing.get('mautomate_json_body') and 0 < (request.httprequest.content_length or 0) <= MAX_BODY_BYTES:
+            request.httprequest.get_data()
+        return super()._pre_dispatch(rule, args)
 
     @classmethod
     def _register_website_track(cls, response):
@@ -17,8 +26,8 @@ class IrHttp(models.AbstractModel):
         if request.env.cr.readonly or not request.env['website.visitor']._is_trackable_page_response(response):
             return result
         try:
-            with request.env.cr.savepoint(flush=False):
-                request.env['website.visitor']._track_page_view(response)
+            # Its INSERT runs in a savepoint of its own (see _ingest): a failure leaves the page's transaction intact.
+            request.env['website.visitor']._track_page_view(response)
         except Exception:
             # Tracking never costs the visitor the page they asked for.
             _logger.exception("Could not log the page view of %s", request.httprequest.path)

@@ -1,8 +1,6 @@
 from odoo import api, models
 from odoo.http import request
 
-from .website_visitor import browser_id_from_request
-
 
 class LinkTrackerClick(models.Model):
     _inherit = 'link.tracker.click'
@@ -10,7 +8,9 @@ class LinkTrackerClick(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         clicks = super().create(vals_list)
-        browser_id = self.env.context.get('mautomate_browser_id') or (browser_id_from_request() if request else None)
+        browser_id = self.env.context.get('mautomate_browser_id')
+        if not browser_id and request:
+            browser_id = self.env['website.visitor']._mautomate_browser_id()
         for click in clicks:
             if click.mailing_trace_id:
                 click.mailing_trace_id._log_mautomate_events('email_click', url=click.link_id.url, anonymous_id=browser_id)

@@ -16,7 +16,7 @@ class MailingTrace(models.Model):
     def create(self, vals_list):
         traces = super().create(vals_list)
         for status, event_type in STATUS_EVENT_TYPES.items():
-            traces.filtered(lambda trace: trace.trace_status == status)._log_mautomate_events(event_type)
+            traces.filtered_domain([('trace_status', '=', status)])._log_mautomate_events(event_type)
         return traces
 
     def write(self, vals):
@@ -59,7 +59,10 @@ class MailingTrace(models.Model):
                 partners_by_email.setdefault(partner.email_normalized, partner.id)
         recipients = {}
         for trace in self:
-            partner_id = trace.res_id if trace.model == 'res.partner' else lead_partners.get(trace.res_id) if trace.model == 'crm.lead' else None
+            if trace.model == 'res.partner':
+                partner_id = trace.res_id
+            else:
+                partner_id = lead_partners.get(trace.res_id) if trace.model == 'crm.lead' else None
             recipients[trace.id] = (
                 partner_id or partners_by_email.get(trace.email),
                 trace.res_id if trace.model == 'crm.lead' and trace.res_id in lead_partners else None,

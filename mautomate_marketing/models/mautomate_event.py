@@ -1,13 +1,27 @@
+import itertools
 import json
 import logging
+from collections import defaultdict
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from odoo import _, api, fields, models, modules, tools
-from odoo.tools import SQL
+import psycopg2
+import pytz
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models, modules, tools
+from odoo.exceptions import UserError
+from odoo.osv import expression
+from odoo.tools import SQL, get_lang
 
 from .event_validation import MAX_NAME_LENGTH, MAX_URL_LENGTH, EventValidationError
 
 _logger = logging.getLogger(__name__)
+
+# The Timeline tab shows the latest events (at most TIMELINE_MAX_LIMIT); a visit ends after 30 idle minutes.
+TIMELINE_LIMIT = 100
+TIMELINE_MAX_LIMIT = 1000
+VISIT_GAP = timedelta(minutes=30)
 
 EVENT_TYPES = [
     ('page_view', 'Page View'),
@@ -33,35 +47,54 @@ INGEST_COLUMNS = {
     'occurred_at': 'timestamp', 'event_type': 'varchar', 'source': 'varchar', 'name': 'varchar', 'url': 'varchar',
     'visitor_id': 'int4', 'anonymous_id': 'varchar', 'partner_id': 'int4', 'lead_id': 'int4',
     'res_model': 'varchar', 'res_id': 'int4', 'value': 'float8',
-    'campaign_id': 'int4', 'source_id': 'int4', 'medium_id': 'int4', 'payload': 'jsonb',
+    'campaign_id': 'int4', 'source_id': 'int4', 'medium_id': 'int4', 'payload': 'jsonb', 'api_key_id': 'int4',
 }
 
-# Static parts are our own column names; rows and uid are passed as SQL parameters.
+# Static parts are our own column names and types; values and uid are passed as SQL parameters.
 _INGEST_COLUMN_LIST = ', '.join(f'"{column}"' for column in INGEST_COLUMNS)
 _INGEST_SELECTED = ', '.join(
-    'visitor.id' if column == 'visitor_id' else 'contact.id' if column == 'partner_id' else f'v."{column}"::{sql_type}'
-    for column, sql_type in INGEST_COLUMNS.items()
+    'visitor.id' if column == 'visitor_id' else 'contact.id' if column == 'partner_id' else f'v."{column}"'
+    for column in INGEST_COLUMNS
 )
-INGEST_QUERY = f"""
+# One event in: resolve the visitor (by id or Odoo's access token) and the contact (given, the visitor's, else the
+# one the browser was last seen as), drop opted-out and blacklisted contacts. PL/pgSQL keeps the INSERT's plan
+# for the connection, so a page view does not pay for planning it again (a third of its cost).
+INGEST_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION mautomate_event_ingest(
+    {', '.join(f'p_{column} {sql_type}' for column, sql_type in INGEST_COLUMNS.items())},
+    p_visitor_token varchar, p_uid int4) RETURNS int4 LANGUAGE plpgsql VOLATILE AS $function$
+DECLARE
+    event_id int4;
+BEGIN
     INSERT INTO mautomate_event ({_INGEST_COLUMN_LIST}, create_uid, write_uid, create_date, write_date)
-    SELECT {_INGEST_SELECTED}, %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
-      FROM (VALUES %(rows)s) AS v({_INGEST_COLUMN_LIST}, visitor_token)
+    SELECT {_INGEST_SELECTED}, p_uid, p_uid, now() at time zone 'UTC', now() at time zone 'UTC'
+      FROM (SELECT {', '.join(f'p_{column} AS "{column}"' for column in INGEST_COLUMNS)},
+                   p_visitor_token AS visitor_token) AS v
  LEFT JOIN LATERAL (
-           SELECT id, partner_id FROM website_visitor WHERE id = v.visitor_id::int4
+           SELECT id, partner_id FROM website_visitor WHERE id = v.visitor_id
             UNION ALL
-           SELECT id, partner_id FROM website_visitor WHERE access_token = v.visitor_token::varchar
+           SELECT id, partner_id FROM website_visitor WHERE access_token = v.visitor_token
            LIMIT 1) visitor ON TRUE
  LEFT JOIN res_partner contact ON contact.id = COALESCE(
-           v.partner_id::int4,
+           v.partner_id,
            visitor.partner_id,
            (SELECT known.partner_id FROM mautomate_event known
-             WHERE known.anonymous_id = v.anonymous_id::varchar AND known.partner_id IS NOT NULL
+             WHERE known.anonymous_id = v.anonymous_id AND known.partner_id IS NOT NULL
           ORDER BY known.id DESC LIMIT 1))
      WHERE contact.id IS NULL OR NOT (
            COALESCE(contact.mautomate_no_tracking, FALSE)
            OR EXISTS(SELECT 1 FROM mail_blacklist blacklist
                       WHERE blacklist.active AND blacklist.email = contact.email_normalized))
- RETURNING id
+ RETURNING id INTO event_id;
+    RETURN event_id;
+END
+$function$
+"""
+# A batch is one statement: the function for each row, in order; dropped events give NULL.
+INGEST_QUERY = f"""
+    SELECT mautomate_event_ingest({', '.join(f'v."{column}"::{sql_type}' for column, sql_type in INGEST_COLUMNS.items())},
+                                  v.visitor_token::varchar, %(uid)s)
+      FROM (VALUES %(rows)s) AS v({_INGEST_COLUMN_LIST}, visitor_token)
 """
 
 
@@ -73,34 +106,58 @@ class MautomateEvent(models.Model):
     _rec_name = 'name'
 
     # what and when
-    occurred_at = fields.Datetime('When', required=True, default=fields.Datetime.now, readonly=True, index=True)
+    occurred_at = fields.Datetime('Date', required=True, default=fields.Datetime.now, readonly=True, index=True)
     event_type = fields.Selection(EVENT_TYPES, 'Type', required=True, readonly=True)
-    source = fields.Selection(EVENT_SOURCES, 'Source', required=True, default='website', readonly=True)
-    name = fields.Char('What', readonly=True, help="Page title, mailing subject, CTA label or custom event name.")
-    url = fields.Char('Where', readonly=True)
-    value = fields.Float('Value', readonly=True, help="A measure that comes with the event: seconds watched, amount, ...")
-    payload = fields.Json('Payload', readonly=True, help="Extra data sent with the event, at most 4 kB.")
+    source = fields.Selection(EVENT_SOURCES, required=True, default='website', readonly=True)
+    name = fields.Char('Title', readonly=True, help="Page title, mailing subject, CTA label or custom event name.")
+    url = fields.Char('URL', readonly=True)
+    value = fields.Float(readonly=True, help="A measure that comes with the event: seconds watched, amount, ...")
+    payload = fields.Json(readonly=True, help="Extra data sent with the event, at most 4 kB.")
+    # A Json field has no form widget: the form shows the payload as indented text.
+    payload_text = fields.Text('Payload (Formatted)', compute='_compute_payload_text')
     # who
-    visitor_id = fields.Many2one('website.visitor', 'Visitor', readonly=True, ondelete='set null', index='btree_not_null')
-    anonymous_id = fields.Char('Browser Id', readonly=True, index='btree_not_null',
-                               help="First-party cookie id of the browser, kept across sessions and sites.")
-    partner_id = fields.Many2one('res.partner', 'Contact', readonly=True, ondelete='cascade', index=True)
-    lead_id = fields.Many2one('crm.lead', 'Lead', readonly=True, ondelete='set null', index='btree_not_null')
+    visitor_id = fields.Many2one('website.visitor', 'Website Visitor', readonly=True, ondelete='set null', index='btree_not_null')
+    visitor_label = fields.Char('Visitor', compute='_compute_visitor_label',
+                                help="The website visitor's contact, or where and when an anonymous visitor was first seen.")
+    # anonymous_id and partner_id lead the composite indexes of init(), which serve their searches too.
+    anonymous_id = fields.Char('Browser ID', readonly=True,
+                               help="Browser ID: the first-party cookie id of the browser, kept across sessions and sites.")
+    partner_id = fields.Many2one('res.partner', 'Contact', readonly=True, ondelete='cascade')
+    lead_id = fields.Many2one('crm.lead', readonly=True, ondelete='set null', index='btree_not_null')
     # about which record
-    res_model = fields.Char('Related Model', readonly=True)
-    res_id = fields.Many2oneReference('Related Record', model_field='res_model', readonly=True)
+    res_model = fields.Char('Related Document Model', readonly=True)
+    res_id = fields.Many2oneReference('Related Document ID', model_field='res_model', readonly=True)
+    res_model_name = fields.Char('Related Document Type', compute='_compute_related_document')
+    related_record_name = fields.Char('Related Document', compute='_compute_related_document',
+                                      help="Name of the record the event is about, if it still exists and you may read it.")
     # from which campaign
-    campaign_id = fields.Many2one('utm.campaign', 'Campaign', readonly=True, ondelete='set null')
+    campaign_id = fields.Many2one('utm.campaign', readonly=True, ondelete='set null')
     source_id = fields.Many2one('utm.source', 'UTM Source', readonly=True, ondelete='set null')
-    medium_id = fields.Many2one('utm.medium', 'Medium', readonly=True, ondelete='set null')
+    medium_id = fields.Many2one('utm.medium', readonly=True, ondelete='set null')
+    # from which system
+    api_key_id = fields.Many2one('mautomate.api.key', 'API Key', readonly=True, ondelete='set null', index='btree_not_null',
+                                 help="The API key the event was sent with.")
 
     def init(self):
-        # The timeline reads (partner, time), the identity merge (visitor/browser, no partner yet), reports (type, time).
+        # Contact timelines and counts read (partner, time); page views find a browser's last contact by (browser, id);
+        # event-type filters and reports read (type, time). Plans at scale: docs/indexes.rst.
         tools.create_index(self.env.cr, 'mautomate_event_partner_time_idx', self._table,
                            ['partner_id', 'occurred_at DESC'], where='partner_id IS NOT NULL')
         tools.create_index(self.env.cr, 'mautomate_event_type_time_idx', self._table, ['event_type', 'occurred_at DESC'])
-        tools.create_index(self.env.cr, 'mautomate_event_anonymous_partner_idx', self._table,
-                           ['anonymous_id', 'id DESC'], where='anonymous_id IS NOT NULL')
+        # Known-or-not in the key: a page view finds its browser's last contact in one index probe, however
+        # many anonymous events that browser has; searches by Browser ID use the leading column.
+        self.env.cr.execute("DROP INDEX IF EXISTS mautomate_event_anonymous_partner_idx")
+        tools.create_index(self.env.cr, 'mautomate_event_browser_idx', self._table,
+                           ['anonymous_id', '(partner_id IS NOT NULL)', 'id DESC'], where='anonymous_id IS NOT NULL')
+        # Its arguments follow INGEST_COLUMNS: drop any older signature rather than keep an overload.
+        self.env.cr.execute("""
+            DO $$ DECLARE signature regprocedure; BEGIN
+                FOR signature IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'mautomate_event_ingest' LOOP
+                    EXECUTE 'DROP FUNCTION ' || signature;
+                END LOOP;
+            END $$
+        """)
+        self.env.cr.execute(INGEST_FUNCTION)
 
     @api.depends('name', 'event_type')
     def _compute_display_name(self):
@@ -108,29 +165,77 @@ class MautomateEvent(models.Model):
         for event in self:
             event.display_name = event.name or labels.get(event.event_type)
 
+    @api.depends('payload')
+    def _compute_payload_text(self):
+        for event in self:
+            event.payload_text = json.dumps(event.payload, indent=2, ensure_ascii=False) if event.payload else False
+
+    @api.depends('res_model', 'res_id')
+    @api.depends_context('uid')
+    def _compute_related_document(self):
+        readable = {}
+        res_ids = defaultdict(list)
+        for event in self.filtered(lambda event: event.res_model in self.env):
+            res_ids[event.res_model].append(event.res_id)
+        for model, ids in res_ids.items():
+            records = self.env[model].browse(ids)
+            readable[model] = (self.env['ir.model']._get(model).name, records.exists()._filtered_access('read'))
+        for event in self:
+            model_name, records = readable.get(event.res_model, (False, None))
+            event.res_model_name = model_name
+            record = records and records.browse(event.res_id) & records
+            event.related_record_name = record.display_name if record else False
+
+    @api.depends('visitor_id')
+    def _compute_visitor_label(self):
+        # Visitors are read as sudo: marketing users see who, not Odoo's technical "Website Visitor #4".
+        for event in self:
+            visitor = event.visitor_id.sudo()
+            if not visitor or visitor.partner_id:
+                event.visitor_label = visitor.partner_id.name or False
+                continue
+            first_seen = tools.format_date(self.env, visitor.create_date)
+            if visitor.country_id:
+                event.visitor_label = self.env._("Anonymous visitor from %(country)s, first seen %(date)s",
+                                        country=visitor.country_id.name, date=first_seen)
+            else:
+                event.visitor_label = self.env._("Anonymous visitor, first seen %(date)s", date=first_seen)
+
     # ------------------------------------------------------------
     # Ingestion: the one way in
     # ------------------------------------------------------------
 
     @api.model
-    def _ingest(self, vals_list):
-        """ Store events in one INSERT ... SELECT, bypassing the ORM for speed (like website.track).
+    def _ingest(self, vals_list, savepoint=None):
+        """ Store events in one statement, bypassing the ORM for speed (like website.track).
 
         Each dict holds keys of INGEST_COLUMNS, and may name its website visitor by Odoo's access
         token ('visitor_token') instead of its id. An event without a contact gets its visitor's,
         or the one its browser was last seen as; events of contacts who opted out of tracking, or
         whose e-mail is blacklisted, are dropped. Returns the stored events.
+
+        With `savepoint` (a name), the statement runs in a new savepoint opened in the same round
+        trip, so that a page view costs one query; on error the savepoint is rolled back and the
+        caller's transaction stays usable.
         """
         if not vals_list:
             return self.browse()
         self.env['res.partner'].flush_model(['mautomate_no_tracking', 'email_normalized'])
         self.env['mail.blacklist'].flush_model(['email', 'active'])
         self.flush_model()
-        event_ids = [row[0] for row in self.env.execute_query(SQL(
+        query = SQL(
             INGEST_QUERY,
             uid=self.env.uid,
             rows=SQL(', ').join(SQL('(%s)', SQL(', ').join(self._ingest_row(vals))) for vals in vals_list),
-        ))]
+        )
+        if savepoint:
+            query = SQL('SAVEPOINT %s; %s', SQL.identifier(savepoint), query)
+        try:
+            event_ids = [row[0] for row in self.env.execute_query(query) if row[0]]
+        except psycopg2.Error:
+            if savepoint:
+                self.env.cr.execute(SQL('ROLLBACK TO SAVEPOINT %s', SQL.identifier(savepoint)))
+            raise
         self.invalidate_model()
         return self.browse(event_ids)
 
@@ -178,20 +283,22 @@ class MautomateEvent(models.Model):
         """ Give a contact every earlier event of its browsers, in one statement.
 
         Browsers are the given website visitors and cookie ids, plus every cookie id those
-        visitors were seen with. A contact that may not be tracked loses that history instead.
+        visitors were seen with. A contact that may not be tracked loses that history instead;
+        the companies' and internal users' contacts get none (see _mautomate_history_protected).
         Returns the number of events attached (or erased).
         """
         partner.ensure_one()
         visitor_ids = list(visitors.ids) if visitors else []
         anonymous_ids = [anonymous_id for anonymous_id in anonymous_ids if anonymous_id]
-        if not visitor_ids and not anonymous_ids:
+        if (not visitor_ids and not anonymous_ids) or partner._mautomate_history_protected():
             return 0
         self.flush_model()
         browsers = SQL("""
             partner_id IS NULL AND (
                 visitor_id = ANY(%(visitors)s) OR anonymous_id = ANY(%(anonymous)s)
-                OR anonymous_id IN (SELECT anonymous_id FROM mautomate_event
-                                     WHERE visitor_id = ANY(%(visitors)s) AND anonymous_id IS NOT NULL))
+                -- an array, not IN (SELECT ...): the planner then combines the three index scans instead of a full scan
+                OR anonymous_id = ANY(ARRAY(SELECT anonymous_id FROM mautomate_event
+                                             WHERE visitor_id = ANY(%(visitors)s) AND anonymous_id IS NOT NULL)))
         """, visitors=visitor_ids, anonymous=anonymous_ids)
         if partner.sudo().mautomate_no_tracking or partner.sudo().is_blacklisted:
             query = SQL("DELETE FROM mautomate_event WHERE %s", browsers)
@@ -208,20 +315,17 @@ class MautomateEvent(models.Model):
     @api.model
     def _action_timeline(self, title, domain):
         action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_event_action_timeline')
-        action.update({'display_name': _("Timeline: %s", title), 'domain': domain})
+        action.update({'display_name': self.env._("Timeline: %s", title), 'domain': domain})
         return action
 
     @api.model
     def _get_tracker_snippet(self):
         """ The HTML a marketer pastes into a site that is not on Odoo to track it. """
         base_url = self.get_base_url()
-        return (
-            '<script>\n'
-            '  window.mautomateTracker = {endpoint: "%(base)s/mautomate/track", requireConsent: false};\n'
-            '</script>\n'
-            '<script async src="%(base)s/mautomate_marketing/static/src/tracker/tracker.js"></script>\n'
-            '<!-- Mark calls to action with data-mautomate-cta="Name"; after consent call mautomateTracker.consent(true). -->'
-        ) % {'base': base_url}
+        return str(self.env['ir.qweb']._render('mautomate_marketing.tracker_snippet', {
+            'tracker_url': f'{base_url}/mautomate_marketing/static/src/tracker/tracker.js',
+            'endpoint': f'{base_url}/mautomate/track',
+        })).strip()
 
     # ------------------------------------------------------------
     # Privacy
@@ -250,7 +354,8 @@ class MautomateEvent(models.Model):
             deleted += self.env.cr.rowcount
             done_batch = self.env.cr.rowcount < batch_size
             if auto_commit:
-                self.env.cr.commit()
+                # Each batch is kept even if a later one fails or the worker is killed.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             if done_batch:
                 break
         self.invalidate_model()
@@ -258,3 +363,137 @@ class MautomateEvent(models.Model):
         self.env['ir.cron']._notify_progress(done=deleted, remaining=remaining)
         _logger.info("Deleted %s marketing events older than %s days, %s remain", deleted, retention_days, remaining)
         return deleted
+
+    # ------------------------------------------------------------
+    # Timeline tab
+    # ------------------------------------------------------------
+
+    @api.model
+    def _get_timeline_data(self, domain, event_types=None, limit=None):
+        """ What the Timeline tab of a contact or lead shows, for the person's events ``domain``.
+
+        Returns the event types present with their counts, the activity chart (a bucket per day,
+        week or month, counted in SQL) and the latest ``limit`` events of ``event_types`` (all if
+        empty; TIMELINE_LIMIT by default), grouped by day and visit, newest first. Dates are in the
+        user's time zone.
+        """
+        if event_types and not set(event_types) <= set(dict(EVENT_TYPES)):
+            raise UserError(self.env._("Unknown event type: %s", ", ".join(sorted(set(event_types) - set(dict(EVENT_TYPES))))))
+        if not isinstance(limit, (int, type(None))):
+            raise UserError(self.env._("The number of events to show must be a whole number."))
+        limit = max(1, min(limit or TIMELINE_LIMIT, TIMELINE_MAX_LIMIT))
+        # Days (of the chart and of the list) are the user's: _read_group and context_timestamp read the context's tz.
+        tz = self.env.context.get('tz') or self.env.user.tz
+        tz = tz if tz in pytz.all_timezones_set else 'UTC'
+        if self.env.context.get('tz') != tz:
+            return self.with_context(tz=tz)._get_timeline_data(domain, event_types, limit)
+        labels = dict(self._fields['event_type']._description_selection(self.env))
+        type_rows = self._read_group(domain, ['event_type'], ['__count', 'occurred_at:min'], order='__count DESC')
+        selected = list(event_types or [])
+        if selected:
+            domain = expression.AND([domain, [('event_type', 'in', selected)]])
+        events = self.search_fetch(domain, ['occurred_at', 'event_type', 'name', 'url', 'visitor_id', 'anonymous_id',
+                                            'source', 'value', 'campaign_id'], limit=limit) if type_rows else self
+        return {
+            'types': [{'type': event_type, 'label': labels[event_type], 'count': count}
+                      for event_type, count, _first in type_rows],
+            'total': sum(count for _type, count, _first in type_rows),
+            'count': sum(count for event_type, count, _first in type_rows if not selected or event_type in selected),
+            'shown': len(events),
+            'chart': self._timeline_chart(domain, min((first for _type, _count, first in type_rows), default=None), labels),
+            'days': self._timeline_days(events),
+        }
+
+    @api.model
+    def _timeline_chart(self, domain, first, labels):
+        """ Events per bucket and type, every bucket from the first event's to today's (empty ones too). """
+        if not first:
+            return {'interval': 'day', 'buckets': [], 'datasets': []}
+        today = fields.Datetime.context_timestamp(self, fields.Datetime.now()).date()
+        span = (today - fields.Datetime.context_timestamp(self, first).date()).days
+        interval = 'day' if span <= 62 else 'week' if span <= 2 * 366 else 'month'
+        counts = defaultdict(dict)
+        for bucket, event_type, count in self._read_group(domain, [f'occurred_at:{interval}', 'event_type'], ['__count']):
+            counts[event_type][bucket.date()] = count
+        step = relativedelta(days=1) if interval == 'day' else relativedelta(weeks=1) if interval == 'week' else relativedelta(months=1)
+        week_start = int(get_lang(self.env).week_start) - 1
+
+        def bucket_of(day):
+            # The bucket start _read_group gives: the week's first day per the language, the month's first.
+            if interval == 'week':
+                return day - relativedelta(days=(day.weekday() - week_start) % 7)
+            return day.replace(day=1) if interval == 'month' else day
+
+        # From the first event of any type (the axis stays put while filtering) to today or a later event;
+        # at least two weeks of days, so that a single visit still reads as a moment in time.
+        end = max([bucket_of(today)] + [day for by_day in counts.values() for day in by_day])
+        bucket = bucket_of(fields.Datetime.context_timestamp(self, first).date())
+        if interval == 'day':
+            bucket = min(bucket, today - relativedelta(days=13))
+        buckets = []
+        while bucket <= end:
+            buckets.append(bucket)
+            bucket += step
+        return {
+            'interval': interval,
+            'buckets': [fields.Date.to_string(bucket) for bucket in buckets],
+            'datasets': [{'type': event_type, 'label': labels[event_type],
+                          'data': [counts[event_type].get(bucket, 0) for bucket in buckets]}
+                         for event_type in dict(EVENT_TYPES) if event_type in counts],
+        }
+
+    @api.model
+    def _timeline_days(self, events):
+        """ Events grouped into visits (one browser, less than 30 minutes between events) and days, newest first.
+
+        Events without a browser (e-mails, API events) stand alone. A page view's duration is the
+        time to the next page view of its visit; events inside a visit are in the order they happened.
+        """
+        visits, open_visits = [], {}
+        for event in events.sorted(lambda event: (event.occurred_at, event.id)):
+            browser = event.anonymous_id or (event.visitor_id and f'visitor-{event.visitor_id.id}')
+            visit = open_visits.get(browser) if browser else None
+            if not visit or event.occurred_at - visit['last'] >= VISIT_GAP:
+                visit = {'browser': browser, 'events': [], 'last': event.occurred_at}
+                visits.append(visit)
+                if browser:
+                    open_visits[browser] = visit
+            visit['events'].append(event)
+            visit['last'] = event.occurred_at
+        days = {}
+        for visit in reversed(visits):
+            entry = self._timeline_visit(visit['events'], bool(visit['browser']))
+            days.setdefault(entry['start'][:10], []).append(entry)
+        return [{'date': date, 'entries': entries} for date, entries in days.items()]
+
+    @api.model
+    def _timeline_visit(self, events, is_visit):
+        """ One visit, or one event on its own, as the Timeline tab shows it. """
+        def local(moment):
+            return fields.Datetime.to_string(fields.Datetime.context_timestamp(self, moment).replace(tzinfo=None))
+
+        page_views = [event for event in events if event.event_type == 'page_view']
+        durations = {view.id: (following.occurred_at - view.occurred_at).total_seconds()
+                     for view, following in itertools.pairwise(page_views)}
+        first_url = next((event.url for event in events if event.url), '')
+        return {
+            'key': f'{events[0].id}',
+            'is_visit': is_visit,
+            'start': local(events[0].occurred_at),
+            'end': local(events[-1].occurred_at),
+            'duration': (events[-1].occurred_at - events[0].occurred_at).total_seconds(),
+            'page_count': len(page_views),
+            'site': urlsplit(first_url).netloc if first_url else '',
+            'campaign': events[0].campaign_id.sudo().name or '',
+            'events': [{
+                'id': event.id,
+                'type': event.event_type,
+                'title': event.name or (event.url and urlsplit(event.url).path) or '',
+                # Only web addresses become links in the backend, whatever a client once sent.
+                'url': event.url if event.url and urlsplit(event.url).scheme.lower() in ('http', 'https') else '',
+                'time': local(event.occurred_at),
+                'duration': durations.get(event.id),
+                'source': event.source,
+                'value': event.value,
+            } for event in events],
+        }

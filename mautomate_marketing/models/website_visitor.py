@@ -1,29 +1,102 @@
+import ipaddress
+import logging
 import uuid
+
+from psycopg2 import OperationalError
 
 from odoo import models, tools
 from odoo.http import request
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from .event_validation import BROWSER_ID_PATTERN
 
+_logger = logging.getLogger(__name__)
+
 BROWSER_COOKIE = 'mautomate_vid'
 BROWSER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
-
-
-def browser_id_from_request():
-    """ The request's first-party browser id, or None when absent or malformed. """
-    value = request.httprequest.cookies.get(BROWSER_COOKIE, '') if request else ''
-    return value if BROWSER_ID_PATTERN.match(value) else None
-
-
-def tracking_refused():
-    """ Do-Not-Track, Global Privacy Control, or optional cookies refused in the cookie bar. """
-    headers = request.httprequest.headers
-    return (headers.get('DNT') == '1' or headers.get('Sec-GPC') == '1'
-            or (request.website.cookies_bar and not request.env['ir.http']._is_allowed_cookie('optional')))
+# Form fields that hold the visitor's own e-mail, in the order they are looked for.
+FORM_EMAIL_FIELDS = ('email_from', 'email', 'partner_email', 'email_normalized')
+# Addresses a form sends to or copies, never the visitor's.
+FORM_NOT_VISITOR_EMAIL_FIELDS = ('email_to', 'email_cc', 'email_bcc', 'reply_to')
+MAX_FORM_TEXT = 256
 
 
 class WebsiteVisitor(models.Model):
     _inherit = 'website.visitor'
+
+    # ------------------------------------------------------------
+    # The browser of the current request
+    # ------------------------------------------------------------
+
+    def _mautomate_browser_id(self):
+        """ The request's first-party Browser ID (cookie), or None when absent or malformed. """
+        value = request.httprequest.cookies.get(BROWSER_COOKIE, '') if request else ''
+        return value if BROWSER_ID_PATTERN.match(value) else None
+
+    def _mautomate_ensure_browser_id(self, response=None):
+        """ The request's Browser ID, giving the browser a new one (an optional cookie) if it has none. """
+        browser_id = self._mautomate_browser_id()
+        if not browser_id:
+            browser_id = uuid.uuid4().hex
+            (response or request.future_response).set_cookie(
+                BROWSER_COOKIE, browser_id, max_age=BROWSER_COOKIE_MAX_AGE, httponly=True, samesite='Lax',
+                cookie_type='optional')
+        return browser_id
+
+    def _mautomate_tracking_refused(self):
+        """ Do-Not-Track, Global Privacy Control, or optional cookies refused in the cookie bar. """
+        headers = request.httprequest.headers
+        return (headers.get('DNT') == '1' or headers.get('Sec-GPC') == '1'
+                or (request.website.cookies_bar and not request.env['ir.http']._is_allowed_cookie('optional')))
+
+    def _mautomate_request_is_internal(self):
+        user = request.env.user
+        return not user._is_public() and not user.share
+
+    def _mautomate_tracking_excluded(self):
+        """ Requests the company's own people make: logged-in internal users (unless Settings track
+        them) and the excluded IP addresses. """
+        params = self.env['ir.config_parameter'].sudo()
+        if self._mautomate_request_is_internal() and not params.get_param('mautomate_marketing.track_internal_users'):
+            return True
+        return self._mautomate_ip_excluded(request.httprequest.remote_addr, self._mautomate_excluded_ips())
+
+    def _mautomate_excluded_ips(self):
+        return self.env['ir.config_parameter'].sudo().get_param('mautomate_marketing.excluded_ips')
+
+    def _mautomate_ip_excluded(self, address, excluded_ips):
+        """ Whether the address is in the list of IP addresses and networks (comma, space or line separated). """
+        if not excluded_ips or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        for item in excluded_ips.replace(',', ' ').split():
+            try:
+                if ip in ipaddress.ip_network(item, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
+
+    def _mautomate_should_track(self):
+        return not self._mautomate_tracking_refused() and not self._mautomate_tracking_excluded()
+
+    def _mautomate_utm_values(self):
+        """ UTM campaign/source/medium ids of the request: its utm_* parameters (the landing page),
+        else the cookies Odoo's utm module set earlier; matched by name as utm does (=ilike). """
+        values = {}
+        for parameter, field_name, cookie_name in self.env['utm.mixin'].tracking_fields():
+            if field_name not in ('campaign_id', 'source_id', 'medium_id'):
+                continue
+            name = request.params.get(parameter) or request.httprequest.cookies.get(cookie_name)
+            name = name.strip()[:MAX_FORM_TEXT] if isinstance(name, str) else None
+            if name:
+                comodel = self.env[self.env['utm.mixin']._fields[field_name].comodel_name]
+                values[field_name] = comodel.sudo().with_context(active_test=False).search(
+                    [('name', '=ilike', name)], limit=1).id or None
+        return values
 
     # ------------------------------------------------------------
     # Page views
@@ -37,84 +110,121 @@ class WebsiteVisitor(models.Model):
             and (getattr(response, 'mimetype', '') or '').startswith('text/html')
             and request.httprequest.headers.get('X-Disable-Tracking') != '1'
             and not request.env['ir.http'].is_a_bot()
-            and not tracking_refused()
+            and self._mautomate_should_track()
         )
 
     def _track_page_view(self, response):
         """ Log the page view of the current request, giving the browser its durable cookie.
 
         The event links to Odoo's visitor of this request where website created one (tracked
-        pages, forms, logins), found by its access token in the same INSERT.
+        pages, forms, logins), found by its access token in the same INSERT. Internal users (when
+        tracked) carry no Browser ID, so that their browser never names an anonymous visitor.
         """
-        browser_id = browser_id_from_request()
-        if not browser_id:
-            browser_id = uuid.uuid4().hex
-            response.set_cookie(BROWSER_COOKIE, browser_id, max_age=BROWSER_COOKIE_MAX_AGE,
-                                httponly=True, samesite='Lax', cookie_type='optional')
+        user = request.env.user
+        internal = self._mautomate_request_is_internal()
+        browser_id = None if internal else self._mautomate_ensure_browser_id(response)
         main_object = (getattr(response, 'qcontext', None) or {}).get('main_object')
         main_object = main_object.sudo() if isinstance(main_object, models.BaseModel) and len(main_object) == 1 else None
         related = main_object if main_object and main_object._name not in ('ir.ui.view', 'website.page') else None
-        user = request.env.user
         self.env['mautomate.event'].sudo()._ingest([{
             'event_type': 'page_view',
             'source': 'website',
             'name': (main_object.display_name if main_object else None) or request.httprequest.path,
             'url': request.httprequest.url,
-            'visitor_token': self._get_access_token(),
+            'visitor_token': None if internal else self._get_access_token(),
             'anonymous_id': browser_id,
             'partner_id': None if user._is_public() else user.partner_id.id,
             'res_model': related._name if related else None,
             'res_id': related.id if related else None,
-            **self._utm_values_from_request(),
-        }])
+            **self._mautomate_utm_values(),
+        }], savepoint='mautomate_page_view')
 
-    def _track_form_submit(self, model_name, record_id, values):
-        """ Log a website form submission; a form with an e-mail identifies the visitor. """
-        if tracking_refused():
+    # ------------------------------------------------------------
+    # Forms
+    # ------------------------------------------------------------
+
+    def _mautomate_form_identity(self, model_name, values):
+        """ (e-mail, name, values for a new contact) the visitor typed in a website form, read before
+        the form's model changes them (a mail.mail form replaces email_from with the company's). """
+        params = request.params
+
+        def text(value):
+            return value.strip()[:MAX_FORM_TEXT] if isinstance(value, str) and value.strip() else None
+
+        email = next((text(values.get(key)) for key in FORM_EMAIL_FIELDS if text(values.get(key))), None)
+        if not email:
+            email = next((text(value) for key, value in params.items() if 'email' in key
+                          and key not in FORM_NOT_VISITOR_EMAIL_FIELDS and tools.email_normalize(text(value) or '')), None)
+        name = text(values.get('contact_name'))
+        if not name and model_name != 'crm.lead':
+            name = text(values.get('name')) or text(params.get('name'))
+        new_contact = {
+            'phone': text(values.get('phone')) or text(params.get('phone')),
+            'company_name': text(values.get('partner_name')) or text(params.get('company')),
+        }
+        return email, name, {key: value for key, value in new_contact.items() if value}
+
+    def _mautomate_form_contact(self, identity):
+        """ The contact of the e-mail an anonymous visitor typed, created when new; none for the
+        companies' and internal users' own contacts (anyone can type their e-mail). """
+        email, name, new_contact = identity
+        email_normalized = tools.email_normalize(email or '')
+        if not email_normalized:
+            return self.env['res.partner']
+        partner = self.env['res.partner']._mautomate_find_or_create_by_email(
+            {email_normalized: name}, {email_normalized: new_contact})[email_normalized]
+        return partner - partner._mautomate_history_protected()
+
+    def _mautomate_form_partner(self, model_name, identity):
+        """ Who submits a website form: a logged-in user is its own contact, an anonymous visitor
+        the contact of the e-mail typed. Errors other than a concurrent request (which Odoo
+        retries) never cost the visitor its form. """
+        user = request.env.user
+        if not user._is_public():
+            return user.partner_id
+        if model_name != 'crm.lead' and not self._mautomate_should_track():
+            return self.env['res.partner']
+        try:
+            with self.env.cr.savepoint():
+                return self._mautomate_form_contact(identity)
+        except OperationalError as error:
+            if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
+                raise
+            _logger.exception("Could not find the contact of a %s form", model_name)
+        except Exception:
+            _logger.exception("Could not find the contact of a %s form", model_name)
+        return self.env['res.partner']
+
+    def _track_form_submit(self, model_name, record_id, partner):
+        """ Log a website form submission of `partner` (may be empty) and give it the visitor's
+        history; tracking never fails the form. """
+        if not self._mautomate_should_track():
             return
+        try:
+            with self.env.cr.savepoint():
+                self._mautomate_log_form_submit(model_name, record_id, partner)
+        except Exception:
+            _logger.exception("Could not log the submission of a %s form", model_name)
+
+    def _mautomate_log_form_submit(self, model_name, record_id, partner):
         visitor = self._get_visitor_from_request(force_create=True)
-        record = self.env[model_name].sudo().browse(record_id)
+        record = self.env[model_name].sudo().browse(record_id or []).exists()
         lead = record if model_name == 'crm.lead' else self.env['crm.lead']
-        partner = self._form_submit_partner(lead, values)
         self.env['mautomate.event'].sudo()._ingest([{
             'event_type': 'form_submit',
             'source': 'website',
             'name': record.display_name or self.env['ir.model']._get(model_name).name,
             'url': request.httprequest.headers.get('Referer'),
             'visitor_id': visitor.id,
-            'anonymous_id': browser_id_from_request(),
+            'anonymous_id': None if self._mautomate_request_is_internal() else self._mautomate_ensure_browser_id(),
             'partner_id': partner.id or None,
             'lead_id': lead.id or None,
             'res_model': model_name,
-            'res_id': record_id,
-            **self._utm_values_from_request(),
+            'res_id': record.id or None,
+            **self._mautomate_utm_values(),
         }])
         if partner:
             visitor._attach_history_to_partner(partner)
-
-    def _form_submit_partner(self, lead, values):
-        """ Who submitted the form: the logged-in user, the lead's contact, else the contact with the
-        form's e-mail, created if new. The lead's own customer is left to website_crm's rules. """
-        if not request.env.user._is_public():
-            return request.env.user.partner_id
-        if lead.partner_id:
-            return lead.partner_id
-        email = next((values[key] for key in ('email_from', 'email', 'partner_email') if isinstance(values.get(key), str)), None)
-        email_normalized = tools.email_normalize(email or '')
-        if not email_normalized:
-            return self.env['res.partner']
-        name = values.get('contact_name') or values.get('name') or values.get('partner_name')
-        return self.env['res.partner']._mautomate_find_or_create_by_email({email: name if isinstance(name, str) else None})[email_normalized]
-
-    def _utm_values_from_request(self):
-        """ UTM campaign/source/medium ids from the cookies Odoo's utm module sets. """
-        values = {}
-        for _parameter, field_name, cookie_name in self.env['utm.mixin'].tracking_fields():
-            name = request.httprequest.cookies.get(cookie_name)
-            if name and field_name in ('campaign_id', 'source_id', 'medium_id'):
-                comodel = self.env['utm.mixin']._fields[field_name].comodel_name
-                values[field_name] = self.env[comodel].sudo().search([('name', '=', name[:256])], limit=1).id or None
-        return values
 
     # ------------------------------------------------------------
     # Identity
@@ -123,18 +233,11 @@ class WebsiteVisitor(models.Model):
     def _attach_history_to_partner(self, partner):
         """ Give the contact all events of these visitors and of the current browser. """
         return self.env['mautomate.event'].sudo()._attach_anonymous_history(
-            partner, visitors=self, anonymous_ids=[browser_id_from_request()])
-
-    def write(self, vals):
-        result = super().write(vals)
-        if 'access_token' in vals:
-            # Logging in turns an anonymous visitor into the user's partner.
-            for visitor in self.filtered('partner_id'):
-                visitor._attach_history_to_partner(visitor.partner_id)
-        return result
+            partner, visitors=self, anonymous_ids=[self._mautomate_browser_id()])
 
     def _merge_visitor(self, target):
-        self._attach_history_to_partner(target.partner_id)
+        # Only the merged visitors' own history moves: this runs on a manager's request too (partner merge).
+        self.env['mautomate.event'].sudo()._attach_anonymous_history(target.partner_id, visitors=self)
         self.env.cr.execute("UPDATE mautomate_event SET visitor_id = %s WHERE visitor_id = ANY(%s)", (target.id, self.ids))
         self.env['mautomate.event'].invalidate_model(['visitor_id'])
         return super()._merge_visitor(target)

@@ -31,6 +31,10 @@ class MautomateHttpCase(common.HttpCase):
         self.env.cr.execute("SELECT COALESCE(MAX(id), 0) FROM mautomate_event")
         self.events_before = self.env.cr.fetchone()[0]
 
+    @staticmethod
+    def new_browser_id():
+        return uuid.uuid4().hex
+
     def post_json(self, path, body, headers=None):
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         return self.url_open(path, data=data, headers={'Content-Type': 'application/json', **(headers or {})})

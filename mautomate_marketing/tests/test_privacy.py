@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .common import MautomateCase
@@ -54,3 +54,14 @@ class TestPrivacy(MautomateCase):
         with self.assertRaises(AccessError):
             self.partner.with_user(salesman).action_mautomate_erase_tracking()
         self.assertEqual(self.partner.with_user(salesman).mautomate_event_count, 1, "sales reps read the timeline")
+
+    def test_settings_refuse_a_negative_retention(self):
+        with self.assertRaises(ValidationError), self.cr.savepoint():
+            self.env['res.config.settings'].create({'mautomate_retention_days': -1}).execute()
+        self.assertEqual(self.Event._get_retention_days(), 0, "nothing stored is changed")
+        self.env['res.config.settings'].create({'mautomate_retention_days': 90, 'mautomate_track_internal_users': True,
+                                                'mautomate_excluded_ips': '203.0.113.7'}).execute()
+        params = self.env['ir.config_parameter']
+        self.assertEqual(self.Event._get_retention_days(), 90)
+        self.assertTrue(params.get_param('mautomate_marketing.track_internal_users'))
+        self.assertEqual(params.get_param('mautomate_marketing.excluded_ips'), '203.0.113.7')

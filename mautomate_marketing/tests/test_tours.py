@@ -53,6 +53,22 @@ class ExternalSite:
 
 
 @tagged('post_install', '-at_install')
+class TestStockContactUsTour(MautomateHttpCase):
+
+    def test_stock_contact_us_form_identifies_the_visitor(self):
+        """ The Contact us page of a fresh website, as Odoo ships it: the form sends an e-mail. """
+        self.start_tour('/', 'mautomate_stock_contact_us')
+        maja = self.env['res.partner'].search([('email_normalized', '=', 'maja@mailer.example.com')])
+        self.assertRecordValues(maja, [{'name': 'Maja Mailer', 'company_name': 'Mailer AB'}])
+        history = self.events([('partner_id', '=', maja.id)]).sorted('id')
+        self.assertEqual(history.mapped('event_type'), ['page_view', 'page_view', 'form_submit', 'page_view'])
+        self.assertEqual(history[2].res_model, 'mail.mail')
+        self.assertEqual([view.url.replace(self.base_url(), '') for view in history],
+                         ['/', '/contactus', '/contactus', '/contactus-thank-you'])
+        self.assertFalse(self.events([('partner_id', '=', self.env.company.partner_id.id)]))
+
+
+@tagged('post_install', '-at_install')
 class TestTours(MautomateHttpCase):
 
     @classmethod
@@ -75,6 +91,8 @@ class TestTours(MautomateHttpCase):
         self.assertEqual(len(lead), 1)
         vera = self.env['res.partner'].search([('email_normalized', '=', 'vera.visitor@example.com')])
         self.assertEqual(len(vera), 1, "a new contact is created for a new person")
+        self.assertEqual(lead.partner_id, vera, "the lead's customer is that contact")
+        self.assertIn(lead, vera.opportunity_ids)
         timeline = self.events(lead.action_mautomate_timeline()['domain'])
         form_submit = timeline.filtered(lambda event: event.event_type == 'form_submit')
         self.assertRecordValues(form_submit, [{'lead_id': lead.id, 'partner_id': vera.id, 'res_model': 'crm.lead'}])
@@ -115,14 +133,23 @@ class TestTours(MautomateHttpCase):
                 }
                 window.mautomateTracker.consent(true);
                 return window.mautomateTracker.flush();
-            }).then(() => console.log('test successful'));
+            }).then(() => {
+                if (!document.cookie.includes('mautomate_vid')) {
+                    console.error('no Browser ID cookie after consent');
+                }
+                console.log('test successful');
+            });
         """)
         self.assertEqual(self.events([('source', '=', 'tracker')]).mapped('event_type'), ['page_view'])
 
     def test_tracker_honours_do_not_track(self):
-        self.track_external_page('dnt', """
+        script = """
             window.mautomateTracker.consent(true);
             document.querySelector('#cta').click();
             window.mautomateTracker.flush().then(() => console.log('test successful'));
-        """)
+        """
+        self.track_external_page('dnt', script)
         self.assertFalse(self.events([('source', '=', 'tracker')]))
+        # The same page and clicks without Do-Not-Track are tracked.
+        self.track_external_page('plain', script)
+        self.assertEqual(sorted(self.events([('source', '=', 'tracker')]).mapped('event_type')), ['cta_click', 'page_view'])

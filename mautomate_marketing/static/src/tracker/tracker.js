@@ -2,15 +2,21 @@
  * mautomate tracker: page views, marked calls to action and downloads on a site that is
  * not on Odoo, sent in batches to the Odoo database's /mautomate/track endpoint.
  *
- * Configure before loading:
+ * Configure with the script tag's data-endpoint and data-require-consent attributes, or before loading:
  *   window.mautomateTracker = {endpoint: "https://odoo.example.com/mautomate/track", requireConsent: false};
  * Mark calls to action with data-mautomate-cta="Book a demo". After consent: mautomateTracker.consent(true).
- * Nothing is stored or sent under Do-Not-Track / Global Privacy Control, or before consent when required.
+ * The Browser ID cookie mautomate_vid (two years) is set with the first event sent: never under
+ * Do-Not-Track / Global Privacy Control, and not before consent when consent is required.
+ * mautomateTracker.identify(email, signature) names the visitor, signed by the site's server.
  */
 (function (window, document) {
     "use strict";
 
-    var config = window.mautomateTracker || {};
+    var script = document.currentScript;
+    var config = window.mautomateTracker || (script && script.dataset.endpoint ? {
+        endpoint: script.dataset.endpoint,
+        requireConsent: script.dataset.requireConsent === "true",
+    } : {});
     if (config.loaded) {
         return;
     }
@@ -109,16 +115,38 @@
             track(type, name, location.href, value);
         },
         consent: function (granted) {
+            var before = consented;
             consented = granted !== false;
-            if (consented) {
-                track("page_view");
-            } else {
+            if (!consented) {
                 queue.length = 0;
                 document.cookie = COOKIE + "=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/";
+            } else if (!before) {
+                // The page was not counted while consent was pending.
+                track("page_view");
             }
         },
         flush: function () {
             return flush(false);
+        },
+        /**
+         * Attach this browser's history to the contact of `email`; `signature` is the hex HMAC-SHA256
+         * of the lower-case e-mail with the identify secret, computed by the site's server.
+         * Resolves to true when the database accepted it.
+         */
+        identify: function (email, signature) {
+            if (!active()) {
+                return Promise.resolve(false);
+            }
+            var body = JSON.stringify({vid: browserId(), email: email, signature: signature});
+            return flush(false).then(function () {
+                return fetch(config.endpoint.replace(/\/track$/, "/identify"), {
+                    method: "POST", body: body, credentials: "include", headers: {"Content-Type": "text/plain"},
+                });
+            }).then(function (response) {
+                return response.ok;
+            }).catch(function () {
+                return false;
+            });
         },
     };
     window.mautomateTracker = api;

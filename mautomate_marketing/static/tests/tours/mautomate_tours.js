@@ -90,3 +90,53 @@ registry.category("web_tour.tours").add("mautomate_lead_timeline", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("mautomate_stock_contact_us", {
+    url: "/",
+    steps: () => [
+        {
+            content: "On the home page of a fresh website, open Contact us",
+            trigger: "body:not(:has(form#contactus_form)) header a.nav-link[href='/contactus']",
+            run: "click",
+        },
+        {
+            content: "The stock form sends an e-mail",
+            trigger: "form#contactus_form[data-model_name='mail.mail'] input[name=name]",
+            run: "edit Maja Mailer",
+        },
+        {
+            content: "Phone",
+            trigger: "form#contactus_form input[name=phone]",
+            run: "edit +46 70 123 45 67",
+        },
+        {
+            content: "E-mail",
+            trigger: "form#contactus_form input[name=email_from]",
+            run: "edit maja@mailer.example.com",
+        },
+        {
+            content: "Company",
+            trigger: "form#contactus_form input[name=company]",
+            run: "edit Mailer AB",
+        },
+        {
+            content: "Subject",
+            trigger: "form#contactus_form input[name=subject]",
+            run: "edit Offert",
+        },
+        {
+            content: "Question",
+            trigger: "form#contactus_form textarea[name=description]",
+            run: "edit Kan ni skicka en offert?",
+        },
+        {
+            content: "Send",
+            trigger: "form#contactus_form .s_website_form_send",
+            run: "click",
+        },
+        {
+            content: "The thank-you page is shown",
+            trigger: "#wrap:has(h1:contains('Thank You!'))",
+        },
+    ],
+});
