@@ -74,8 +74,9 @@ find_odoo() {
     log "using Odoo 18 from $(readlink -f "$ODOO_LINK")"
 }
 
-# Beyond Odoo's pinned requirements: browser tours need websocket-client; phone formatting (as in Odoo's Debian package) phonenumbers.
-PROJECT_REQUIREMENTS=(websocket-client phonenumbers)
+# Beyond Odoo's pinned requirements: browser tours need websocket-client; phone formatting (as in Odoo's Debian package) phonenumbers;
+# the linters Odoo's community runs, pinned so that a new release cannot break CI.
+PROJECT_REQUIREMENTS=(websocket-client phonenumbers ruff==0.17.6 pylint-odoo==10.0.12)
 
 ensure_venv() {
     local requirements=$1 stamp=$VENV/.requirements.sha1 want
@@ -89,7 +90,14 @@ ensure_venv() {
 }
 
 ensure_python_packages() {
-    "$ODOO_PYTHON" -c 'import websocket, phonenumbers' 2>/dev/null || "$ODOO_PYTHON" -m pip install -q "${PROJECT_REQUIREMENTS[@]}"
+    "$ODOO_PYTHON" -c 'import websocket, phonenumbers, ruff, pylint_odoo' 2>/dev/null || "$ODOO_PYTHON" -m pip install -q "${PROJECT_REQUIREMENTS[@]}"
+}
+
+# ruff (ruff.toml) and pylint-odoo (.pylintrc) on the repository; fails on any finding.
+run_lint() {
+    log "lint: ruff and pylint-odoo"
+    (cd "$REPO_DIR" && "$ODOO_PYTHON" -m ruff check --no-cache . && "$ODOO_PYTHON" -m pylint --rcfile=.pylintrc mautomate_marketing) \
+        || die "lint failed: fix the findings above"
 }
 
 prepare_everything() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite of mautomate_marketing on a throw-away PostgreSQL database:
 # one install of the module, its at_install and post_install tests, browser tours included.
-#   tools/test.sh                 the module's tests (what CI runs)
+#   tools/test.sh                 lint (ruff, pylint-odoo), then the module's tests (what CI runs)
 #   tools/test.sh --odoo-suites   Odoo's own crm, website_crm and mass_mailing tests with the module installed
 source "$(dirname "$0")/common.sh"
 
@@ -20,6 +20,7 @@ case "${1:-}" in
         odoo -i mautomate_marketing || rc=$?
         odoo -u crm,website_crm,mass_mailing --test-enable --test-tags /crm,/website_crm,/mass_mailing || rc=$? ;;
     "")
+        run_lint
         odoo -i mautomate_marketing --test-enable --test-tags /mautomate_marketing || rc=$? ;;
     *) die "usage: tools/test.sh [--odoo-suites]" ;;
 esac
