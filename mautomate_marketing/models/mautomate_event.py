@@ -57,12 +57,13 @@ _INGEST_SELECTED = ', '.join(
     for column in INGEST_COLUMNS
 )
 # One event in: resolve the visitor (by id or Odoo's access token) and the contact (given, the visitor's, else the
-# one the browser was last seen as), drop opted-out and blacklisted contacts. PL/pgSQL keeps the INSERT's plan
-# for the connection, so a page view does not pay for planning it again (a third of its cost).
+# one the browser was last seen as), drop opted-out and blacklisted contacts. PL/pgSQL keeps the INSERT's
+# generic plan for the connection: planning it anew for every page view cost more than running it.
 INGEST_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION mautomate_event_ingest(
     {', '.join(f'p_{column} {sql_type}' for column, sql_type in INGEST_COLUMNS.items())},
-    p_visitor_token varchar, p_uid int4) RETURNS int4 LANGUAGE plpgsql VOLATILE AS $function$
+    p_visitor_token varchar, p_uid int4) RETURNS int4 LANGUAGE plpgsql VOLATILE
+    SET plan_cache_mode = force_generic_plan AS $function$
 DECLARE
     event_id int4;
 BEGIN
