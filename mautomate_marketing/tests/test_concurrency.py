@@ -1,12 +1,17 @@
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from unittest.mock import patch
+
+import requests
 
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import DummyRLock, Registry
 from odoo.service.model import retrying
 from odoo.tests import common, tagged
+from odoo.tests.common import HOST
+from odoo.tools import config
 
 
 @tagged('post_install', '-at_install')
@@ -60,3 +65,54 @@ class TestConcurrentIdentity(common.TransactionCase):
     def delete_contacts(self, email):
         with self.registry.cursor() as cr:
             cr.execute("DELETE FROM res_partner WHERE email_normalized = %s", [email])
+
+
+@tagged('post_install', '-at_install')
+class TestDoubleSubmit(common.TransactionCase):
+    """ A double click on a website form, as real HTTP requests to the running server: outside
+    HttpCase's test mode each request has its own cursor and transaction, as in production. """
+
+    CLIENTS = 4
+
+    def setUp(self):
+        super().setUp()
+        self.assertIsNone(self.registry.test_cr, "requests must get real cursors, not the test's")
+        # The test runner holds the registry lock while tests run; lift it as Odoo's HttpCase does.
+        self.patch(Registry, '_lock', DummyRLock())
+        self.emails = []
+        self.addCleanup(self.delete_committed_rows)
+
+    def delete_committed_rows(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            leads = env['crm.lead'].with_context(active_test=False).search([('email_from', 'in', self.emails)])
+            partners = env['res.partner'].with_context(active_test=False).search([('email_normalized', 'in', self.emails)])
+            cr.execute("DELETE FROM mautomate_event WHERE lead_id = ANY(%s) OR partner_id = ANY(%s)", [leads.ids, partners.ids])
+            env['website.visitor'].search(['|', ('lead_ids', 'in', leads.ids), ('partner_id', 'in', partners.ids)]).unlink()
+            leads.unlink()
+            partners.unlink()
+
+    def test_double_click_on_the_lead_form(self):
+        url = f'http://{HOST}:{config["http_port"]}/website/form/crm.lead'
+        barrier = threading.Barrier(self.CLIENTS)
+
+        def submit(email):
+            browser = requests.Session()
+            browser.headers['User-Agent'] = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36'
+            barrier.wait(timeout=30)
+            return browser.post(url, data={'contact_name': 'Dora Double', 'email_from': email, 'name': 'Quote'}, timeout=60)
+
+        for _trial in range(5):
+            email = f'dora.{uuid.uuid4().hex[:8]}@example.com'
+            self.emails.append(email)
+            with ThreadPoolExecutor(self.CLIENTS) as pool:
+                responses = list(pool.map(submit, [email] * self.CLIENTS))
+            self.assertEqual([response.status_code for response in responses], [200] * self.CLIENTS,
+                             [response.text[:200] for response in responses])
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                contact = env['res.partner'].search([('email_normalized', '=', email)])
+                leads = env['crm.lead'].search([('email_from', '=', email)])
+                self.assertEqual(len(contact), 1, "one contact per normalised e-mail")
+                self.assertEqual(len(leads), self.CLIENTS, "every submit still makes its lead")
+                self.assertEqual(leads.partner_id, contact)
