@@ -15,7 +15,7 @@ _logger = logging.getLogger(__name__)
 BROWSER_COOKIE = 'mautomate_vid'
 BROWSER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
 # Form fields that hold the visitor's own e-mail, in the order they are looked for.
-FORM_EMAIL_FIELDS = ('email_from', 'email', 'partner_email', 'email_normalized')
+FORM_EMAIL_FIELDS = ('email_from', 'email', 'partner_email')
 # Addresses a form sends to or copies, never the visitor's.
 FORM_NOT_VISITOR_EMAIL_FIELDS = ('email_to', 'email_cc', 'email_bcc', 'reply_to')
 MAX_FORM_TEXT = 256
