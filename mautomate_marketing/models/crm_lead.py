@@ -1,13 +1,32 @@
+from ast import literal_eval
 from collections import defaultdict
 
-from odoo import fields, models
+from markupsafe import Markup, escape
+
+from odoo import api, fields, models
 from odoo.osv import expression
+
+from .mautomate_scoring import GRADES, STAGES
+
+# Lead fields whose change moves its score, fit or stage (its person, or a CRM fact).
+SCORING_FIELDS = {'partner_id', 'email_from', 'type', 'stage_id', 'active', 'probability'}
 
 
 class CrmLead(models.Model):
     _inherit = 'crm.lead'
 
     mautomate_event_count = fields.Integer('Events', compute='_compute_mautomate_event_count')
+    # Scores are written in SQL by mautomate.scoring: the lead's person's (see _update_leads).
+    mautomate_score = fields.Float('Engagement Score', readonly=True, digits=(16, 0), copy=False,
+                                   help="Points of the person's behaviour (score ledger), halved every half-life.")
+    mautomate_fit_score = fields.Integer('Fit Score', readonly=True, copy=False,
+                                         help="The fit score of the lead's contact (or the best of the contacts with its e-mail).")
+    mautomate_grade = fields.Selection(GRADES, 'Grade', readonly=True, index=True, copy=False,
+                                       help="Fit (A best to D) and engagement (1 most engaged to 4).")
+    mautomate_stage = fields.Selection(STAGES, 'Lifecycle Stage', readonly=True, index=True, copy=False)
+    mautomate_handoff_date = fields.Datetime('Handed to Sales', readonly=True, copy=False,
+                                             help="When this lead reached the marketing-qualified threshold and was given to sales.")
+    mautomate_score_why = fields.Html('Why This Score', compute='_compute_mautomate_score_why', sanitize=False)
 
     def _compute_mautomate_event_count(self):
         # Counted in two disjoint parts: the contacts' events from their index alone (a contact may
@@ -74,3 +93,100 @@ class CrmLead(models.Model):
         if self.env.context.get('mautomate_keep_partner_fields') and self.partner_id.phone:
             return False
         return super()._get_partner_phone_update(force_void=force_void)
+
+    # ------------------------------------------------------------
+    # Scoring
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        leads = super().create(vals_list)
+        self.env['mautomate.scoring']._refresh_people(leads.partner_id.ids, leads.ids)
+        return leads
+
+    def write(self, vals):
+        before = self.partner_id
+        result = super().write(vals)
+        if SCORING_FIELDS & set(vals):
+            self.env['mautomate.scoring']._refresh_people((before | self.partner_id).ids, self.ids)
+        return result
+
+    @api.depends('mautomate_score', 'mautomate_fit_score', 'partner_id', 'email_normalized')
+    def _compute_mautomate_score_why(self):
+        Scoring = self.env['mautomate.scoring']
+        people = self._mautomate_timeline_people()
+        for lead in self:
+            lead.mautomate_score_why = Scoring._render_why(lead, people[lead][0], lead._origin.ids)
+
+    def action_mautomate_score_entries(self):
+        self.ensure_one()
+        partner_ids = self._mautomate_timeline_people()[self][0]
+        domain = expression.OR([[('lead_id', '=', self.id)], [('partner_id', 'in', partner_ids)]])
+        return self.env['mautomate.scoring']._action_ledger(self.display_name, domain)
+
+    def _mautomate_hand_off(self):
+        """ Give marketing-qualified leads to sales, once each: Odoo's team assignment rules pick the
+        team and salesperson of an unassigned lead, who gets a "Hot lead" activity with the three
+        strongest reasons; the chatter says so. """
+        Scoring = self.env['mautomate.scoring']
+        for lead in self.sudo().filtered(lambda lead: not lead.mautomate_handoff_date and lead.active):
+            lead.mautomate_handoff_date = fields.Datetime.now()
+            if not lead.user_id:
+                lead._mautomate_assign_to_sales()
+            reasons = Scoring._get_reasons(lead._mautomate_timeline_people()[lead][0], lead.ids, limit=3)
+            note = Markup('<p>%s</p><ul>%s</ul>') % (
+                self.env._("Grade %(grade)s, engagement %(score)s. Strongest reasons:",
+                           grade=lead.mautomate_grade or '-', score=round(lead.mautomate_score)),
+                Markup().join(Markup('<li>%s: %+d</li>') % (reason['name'], reason['points']) for reason in reasons))
+            user = lead.user_id or lead.team_id.user_id
+            if user:
+                lead.activity_schedule('mautomate_marketing.mail_activity_type_hot_lead', user_id=user.id, note=note,
+                                       summary=self.env._("Hot lead: %s", lead.name))
+            lead.message_post(body=Markup('<p>%s</p>') % self.env._(
+                "Marketing qualified: handed to %(who)s.",
+                who=escape(user.name or lead.team_id.name or self.env._("sales"))) + note,
+                subtype_xmlid='mail.mt_note')
+
+    def _mautomate_assign_to_sales(self):
+        """ Odoo's assignment rules: the first team (by sequence) whose assignment domain matches the lead,
+        then its member whose domain matches with the fewest leads this month; else the default team
+        and its leader. """
+        self.ensure_one()
+        Team = self.env['crm.team'].sudo()
+        teams = Team.search([('use_leads' if self.type == 'lead' else 'use_opportunities', '=', True),
+                             ('assignment_optout', '=', False)], order='sequence, id')
+        for team in teams:
+            if team.assignment_domain and not self.filtered_domain(literal_eval(team.assignment_domain)):
+                continue
+            members = team.crm_team_member_ids.filtered(
+                lambda member: not member.assignment_optout
+                and (not member.assignment_domain or self.filtered_domain(literal_eval(member.assignment_domain))))
+            if members or team.user_id:
+                member = members.sorted(lambda member: (member.lead_month_count, member.id))[:1]
+                self.write({'team_id': team.id, 'user_id': member.user_id.id or team.user_id.id})
+                return
+        team = teams[:1] or Team.search([], limit=1)
+        if team:
+            self.write({'team_id': team.id, 'user_id': team.user_id.id or False})
+
+    # Predictive probability (mautomate.predictive.model): learnt from won and lost leads, written in SQL batches.
+    mautomate_probability = fields.Float(
+        'Predicted Probability (%)', readonly=True, copy=False, digits=(16, 2), aggregator='avg',
+        help="Learnt from the leads already won and lost: their behaviour in the event log (visits, forms, e-mails, "
+             "recency) and fit (country, company, phone, job position). Retrained weekly.")
+
+    def _mautomate_predict_probability(self):
+        """ Predict mautomate_probability of these leads with the active training (set-based; none before the
+        first training). """
+        return self.env['mautomate.predictive.model']._predict_leads(self.ids)
+
+    def _pls_get_lead_pls_values(self, domain=None):
+        """ With mautomate_pls_stage_id in the context, Odoo's naive Bayes sees every lead in that stage: the
+        predictive training measures Odoo's AUC on closed leads without their won stage giving the answer away. """
+        values = super()._pls_get_lead_pls_values(domain=domain or [])
+        stage_id = self.env.context.get('mautomate_pls_stage_id')
+        if stage_id:
+            for lead_values in values.values():
+                lead_values['values'] = [
+                    ('stage_id', stage_id), *((field, value) for field, value in lead_values['values'] if field != 'stage_id')]
+        return values

@@ -35,12 +35,14 @@ EVENT_TYPES = [
     ('download', 'File Download'),
     ('cta_click', 'CTA Click'),
     ('custom', 'Custom'),
+    ('stage_change', 'Lifecycle Stage Changed'),
 ]
 EVENT_SOURCES = [
     ('website', 'Odoo Website'),
     ('tracker', 'Tracker Snippet'),
     ('email', 'E-mail'),
     ('api', 'API'),
+    ('crm', 'CRM'),
 ]
 # Column -> SQL type of the values _ingest accepts, in INSERT order.
 INGEST_COLUMNS = {
@@ -238,6 +240,7 @@ class MautomateEvent(models.Model):
                 self.env.cr.execute(SQL('ROLLBACK TO SAVEPOINT %s', SQL.identifier(savepoint)))
             raise
         self.invalidate_model()
+        self.env['mautomate.scoring']._score_new_events(event_ids, {vals.get('event_type') for vals in vals_list})
         return self.browse(event_ids)
 
     @api.model
@@ -301,13 +304,18 @@ class MautomateEvent(models.Model):
                 OR anonymous_id = ANY(ARRAY(SELECT anonymous_id FROM mautomate_event
                                              WHERE visitor_id = ANY(%(visitors)s) AND anonymous_id IS NOT NULL)))
         """, visitors=visitor_ids, anonymous=anonymous_ids)
-        if partner.sudo().mautomate_no_tracking or partner.sudo().is_blacklisted:
+        erase = partner.sudo().mautomate_no_tracking or partner.sudo().is_blacklisted
+        if erase:
             query = SQL("DELETE FROM mautomate_event WHERE %s", browsers)
         else:
-            query = SQL("UPDATE mautomate_event SET partner_id = %s WHERE %s", partner.id, browsers)
+            query = SQL("UPDATE mautomate_event SET partner_id = %s WHERE %s RETURNING id", partner.id, browsers)
         self.env.cr.execute(query)
+        count = self.env.cr.rowcount
         self.invalidate_model(['partner_id'])
-        return self.env.cr.rowcount
+        if count and not erase:
+            # The history now has a contact: score it at once.
+            self.env['mautomate.scoring']._score_new_events([row[0] for row in self.env.cr.fetchall()])
+        return count
 
     # ------------------------------------------------------------
     # Reading

@@ -19,8 +19,32 @@ class ResConfigSettings(models.TransientModel):
     mautomate_excluded_ips = fields.Char(
         'Excluded IP Addresses', config_parameter='mautomate_marketing.excluded_ips',
         help="Requests from these addresses or networks are not tracked, e.g. '203.0.113.7, 198.51.100.0/24'.")
+    # Scoring (see mautomate.scoring.SCORING_PARAMS for the defaults)
+    mautomate_score_half_life = fields.Integer(
+        'Score Half-Life (days)', config_parameter='mautomate_marketing.score_half_life', default=30,
+        help="Points count half after this many days, a quarter after twice as many. 0: points never fade.")
+    mautomate_grade_fit_a = fields.Integer('Fit A from', config_parameter='mautomate_marketing.grade_fit_a', default=60)
+    mautomate_grade_fit_b = fields.Integer('Fit B from', config_parameter='mautomate_marketing.grade_fit_b', default=30)
+    mautomate_grade_fit_c = fields.Integer('Fit C from', config_parameter='mautomate_marketing.grade_fit_c', default=10)
+    mautomate_grade_score_1 = fields.Integer('Engagement 1 from', config_parameter='mautomate_marketing.grade_score_1', default=100)
+    mautomate_grade_score_2 = fields.Integer('Engagement 2 from', config_parameter='mautomate_marketing.grade_score_2', default=50)
+    mautomate_grade_score_3 = fields.Integer('Engagement 3 from', config_parameter='mautomate_marketing.grade_score_3', default=20)
+    mautomate_mql_score = fields.Integer(
+        'MQL from Engagement', config_parameter='mautomate_marketing.mql_score', default=50,
+        help="A contact or lead with at least this engagement and a good enough fit becomes marketing qualified "
+             "and is handed to sales.")
+    mautomate_sql_score = fields.Integer('SQL from Engagement', config_parameter='mautomate_marketing.sql_score', default=100)
+    mautomate_mql_min_grade = fields.Selection(
+        [('A', 'A'), ('B', 'B or better'), ('C', 'C or better'), ('D', 'Any fit')], 'Minimum Fit',
+        config_parameter='mautomate_marketing.mql_min_grade', default='B')
     mautomate_tracker_snippet = fields.Text('Tracker Snippet', compute='_compute_mautomate_tracker_snippet')
     mautomate_identify_secret = fields.Char('Identify Secret', compute='_compute_mautomate_identify_secret')
+    # Predictive probability: the active training, shown read-only
+    mautomate_predictive_date = fields.Datetime('Trained On', compute='_compute_mautomate_predictive')
+    mautomate_predictive_training_size = fields.Integer('Won and Lost Leads', compute='_compute_mautomate_predictive')
+    mautomate_predictive_auc = fields.Float('AUC', digits=(16, 3), compute='_compute_mautomate_predictive')
+    mautomate_predictive_odoo_auc = fields.Float("Odoo's AUC", digits=(16, 3), compute='_compute_mautomate_predictive',
+                                                 help="Odoo's own automated probability on the same held-out leads.")
 
     @api.depends('company_id')
     def _compute_mautomate_tracker_snippet(self):
@@ -48,6 +72,43 @@ class ResConfigSettings(models.TransientModel):
         if not self.env.user.has_group('mautomate_marketing.group_mautomate_manager'):
             raise AccessError(self.env._("Only Marketing Automation managers can renew the identify secret."))
         self.env['ir.config_parameter'].sudo().set_param(IDENTIFY_SECRET_PARAM, secrets.token_hex(32))
+
+    @api.depends('company_id')
+    def _compute_mautomate_predictive(self):
+        training = self.env['mautomate.predictive.model'].sudo().search([], limit=1)
+        for settings in self:
+            settings.mautomate_predictive_date = training.training_date
+            settings.mautomate_predictive_training_size = training.training_size
+            settings.mautomate_predictive_auc = training.auc
+            settings.mautomate_predictive_odoo_auc = training.odoo_auc
+
+    def action_mautomate_train(self):
+        return self.env['mautomate.predictive.model'].action_train()
+
+    def action_mautomate_open_trainings(self):
+        return self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_predictive_model_action')
+
+    def set_values(self):
+        params = self.env['ir.config_parameter'].sudo()
+        keys = [field.config_parameter for name, field in self._fields.items()
+                if name.startswith(('mautomate_score_half', 'mautomate_grade_', 'mautomate_mql_', 'mautomate_sql_'))]
+        before = [params.get_param(key) for key in keys]
+        result = super().set_values()
+        # New thresholds or half-life: every score, grade and stage follows, in the background.
+        if before != [params.get_param(key) for key in keys]:
+            self.env['mautomate.scoring']._trigger_recompute()
+        return result
+
+    @api.constrains('mautomate_score_half_life', 'mautomate_grade_fit_a', 'mautomate_grade_fit_b', 'mautomate_grade_fit_c',
+                    'mautomate_grade_score_1', 'mautomate_grade_score_2', 'mautomate_grade_score_3')
+    def _check_mautomate_grades(self):
+        for settings in self:
+            if settings.mautomate_score_half_life < 0:
+                raise ValidationError(self.env._("The score half-life cannot be negative: use 0 for scores that never fade."))
+            if not (settings.mautomate_grade_fit_a >= settings.mautomate_grade_fit_b >= settings.mautomate_grade_fit_c):
+                raise ValidationError(self.env._("Fit grade thresholds must go down from A to C."))
+            if not (settings.mautomate_grade_score_1 >= settings.mautomate_grade_score_2 >= settings.mautomate_grade_score_3):
+                raise ValidationError(self.env._("Engagement grade thresholds must go down from 1 to 3."))
 
     @api.constrains('mautomate_retention_days')
     def _check_mautomate_retention_days(self):

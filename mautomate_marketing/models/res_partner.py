@@ -2,6 +2,8 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from .mautomate_scoring import GRADES, STAGES
+
 EVENT_READERS = 'sales_team.group_sale_salesman,mautomate_marketing.group_mautomate_user'
 
 
@@ -16,6 +18,16 @@ class ResPartner(models.Model):
     # Only those who may read the event log (sales, marketing automation) see a contact's events.
     mautomate_event_ids = fields.One2many('mautomate.event', 'partner_id', 'Marketing Events', groups=EVENT_READERS)
     mautomate_event_count = fields.Integer('Events', compute='_compute_mautomate_event_count', groups=EVENT_READERS)
+    # Scores are written in SQL by mautomate.scoring, on new events and by the nightly recompute.
+    mautomate_score = fields.Float('Engagement Score', readonly=True, digits=(16, 0), copy=False,
+                                   help="Points of the person's behaviour (score ledger), halved every half-life.")
+    mautomate_fit_score = fields.Integer('Fit Score', readonly=True, copy=False,
+                                         help="Points of the fit rules this contact matches.")
+    mautomate_grade = fields.Selection(GRADES, 'Grade', readonly=True, index=True, copy=False,
+                                       help="Fit (A best to D) and engagement (1 most engaged to 4).")
+    mautomate_stage = fields.Selection(STAGES, 'Lifecycle Stage', readonly=True, index=True, copy=False)
+    mautomate_score_why = fields.Html('Why This Score', compute='_compute_mautomate_score_why', groups=EVENT_READERS,
+                                      sanitize=False)
 
     def _compute_mautomate_event_count(self):
         counts = dict(self.env['mautomate.event']._read_group([('partner_id', 'in', self.ids)], ['partner_id'], ['__count']))
@@ -25,6 +37,47 @@ class ResPartner(models.Model):
     def action_mautomate_timeline(self):
         self.ensure_one()
         return self.env['mautomate.event']._action_timeline(self.display_name, [('partner_id', '=', self.id)])
+
+    # ------------------------------------------------------------
+    # Scoring
+    # ------------------------------------------------------------
+
+    @api.depends('mautomate_score', 'mautomate_fit_score')
+    def _compute_mautomate_score_why(self):
+        Scoring = self.env['mautomate.scoring']
+        for partner in self:
+            partner.mautomate_score_why = Scoring._render_why(partner, partner._origin.ids, [])
+
+    def action_mautomate_score_entries(self):
+        self.ensure_one()
+        return self.env['mautomate.scoring']._action_ledger(self.display_name, [('partner_id', '=', self.id)])
+
+    def write(self, vals):
+        result = super().write(vals)
+        # Fit follows the contact's fields: only fields that fit rules read start a refresh.
+        if self.ids and set(vals) & self.env['mautomate.score.rule']._get_fit_fields():
+            self.env['mautomate.scoring']._refresh_people(self.ids, fit=True)
+        return result
+
+    def _mautomate_leads_for_handoff(self):
+        """ The open leads to hand over to sales for these contacts: each one's open leads not yet
+        handed over; for a contact without any open lead, a new one. """
+        Lead = self.env['crm.lead'].sudo()
+        leads = Lead.search([('partner_id', 'in', self.ids), '|', ('stage_id', '=', False), ('stage_id.is_won', '=', False)])
+        # Leads are a CRM setting (employees get the group): else sales works on opportunities only.
+        lead_type = 'lead' if self.env.ref('crm.group_use_lead') in self.env.ref('base.group_user').sudo().implied_ids else 'opportunity'
+        new_vals = []
+        for partner in self - leads.partner_id:
+            new_vals.append({
+                'name': self.env._("%s (marketing qualified)", partner.display_name),
+                'partner_id': partner.id,
+                'type': lead_type,
+                'user_id': False,  # the hand-off assigns it (not to whoever's request crossed the threshold)
+                'description': self.env._("Created when the contact became marketing qualified."),
+            })
+        if new_vals:
+            leads |= Lead.create(new_vals)
+        return leads.filtered(lambda lead: not lead.mautomate_handoff_date)
 
     def mautomate_get_timeline_data(self, event_types=None, limit=None):
         """ The Timeline tab: chart, type counts and the latest events by day and visit. """
@@ -36,6 +89,8 @@ class ResPartner(models.Model):
         if not self.env.user.has_group('mautomate_marketing.group_mautomate_manager'):
             raise AccessError(self.env._("Only Marketing Automation managers can erase tracking data."))
         self.env['mautomate.event'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
+        self.env['mautomate.score.entry'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
+        self.env['mautomate.scoring']._refresh_people(self.ids)
         self.env['website.visitor'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
         for partner in self:
             partner.sudo().message_post(body=self.env._("Tracking data erased by %s.", self.env.user.name))

@@ -1,0 +1,546 @@
+import logging
+from collections import defaultdict, deque
+from datetime import timedelta
+
+from markupsafe import Markup
+from psycopg2 import OperationalError
+
+from odoo import api, fields, models, modules
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+STAGES = [
+    ('subscriber', 'Subscriber'),
+    ('lead', 'Lead'),
+    ('mql', 'Marketing Qualified'),
+    ('sql', 'Sales Qualified'),
+    ('opportunity', 'Opportunity'),
+    ('customer', 'Customer'),
+]
+STAGE_RANK = {stage: rank for rank, (stage, _label) in enumerate(STAGES, start=1)}
+GRADES = [(f'{letter}{digit}', f'{letter}{digit}') for letter in 'ABCD' for digit in '1234']
+# Settings (ir.config_parameter, prefix mautomate_marketing.) and their defaults.
+SCORING_PARAMS = {
+    'score_half_life': 30,       # days; 0: points never decay
+    'grade_fit_a': 60, 'grade_fit_b': 30, 'grade_fit_c': 10,
+    'grade_score_1': 100, 'grade_score_2': 50, 'grade_score_3': 20,
+    'mql_score': 50, 'sql_score': 100, 'mql_min_grade': 'B',
+}
+BATCH_SIZE = 5000
+# Events that never move a lifecycle stage by themselves: page views (a known contact's first one makes it a
+# subscriber at the nightly recompute) and stage changes.
+NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'stage_change'})
+
+# Path (and query) of an event's URL, without scheme, host and fragment: what '/pricing*' patterns match.
+_PATH_QUERY = "split_part(COALESCE(NULLIF(regexp_replace(e.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), ''), '/'), '#', 1)"
+# Candidate awards: events of `events` matching active behaviour rules `rules`, not yet awarded.
+_CANDIDATES = f"""
+    WITH rule AS (
+        SELECT * FROM (VALUES %(rules)s) AS r(id, event_type, url_like, url_full, name_like, campaign_id, min_value,
+                                               points, max_total, max_period, period_days)
+    )
+    SELECT r.id, e.id, e.partner_id, e.lead_id, e.occurred_at, r.points, r.max_total, r.max_period, r.period_days
+      FROM mautomate_event e
+      JOIN rule r ON (r.event_type IS NULL OR r.event_type = e.event_type)
+       AND (r.url_like IS NULL OR (CASE WHEN r.url_full THEN e.url ELSE {_PATH_QUERY} END) ILIKE r.url_like
+            OR (NOT r.url_full AND split_part({_PATH_QUERY}, '?', 1) ILIKE r.url_like))
+       AND (r.name_like IS NULL OR e.name ILIKE r.name_like)
+       AND (r.campaign_id IS NULL OR e.campaign_id = r.campaign_id)
+       AND (r.min_value IS NULL OR e.value >= r.min_value)
+     WHERE %(events)s AND (e.partner_id IS NOT NULL OR e.lead_id IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM mautomate_score_entry x WHERE x.rule_id = r.id AND x.event_id = e.id)
+"""
+# Awards of one person (its contact, else its lead) for a rule, before the candidate `c`.
+_PERSON_AWARDS = """
+    CASE WHEN c.partner_id IS NOT NULL
+         THEN (SELECT count(*) FROM mautomate_score_entry x WHERE x.partner_id = c.partner_id AND x.rule_id = c.rule_id)
+         ELSE (SELECT count(*) FROM mautomate_score_entry x WHERE x.partner_id IS NULL AND x.lead_id = c.lead_id
+                                                              AND x.rule_id = c.rule_id)
+    END
+"""
+# Candidates of rules without a cap per period, capped per person in SQL and inserted in one statement.
+_INSERT_UNCAPPED = f"""
+    WITH candidate(rule_id, event_id, partner_id, lead_id, occurred_at, points, max_total, max_period, period_days) AS (
+        {_CANDIDATES}
+    ), ranked AS (
+        SELECT c.*, row_number() OVER (PARTITION BY c.rule_id, c.partner_id, CASE WHEN c.partner_id IS NULL THEN c.lead_id END
+                                          ORDER BY c.occurred_at, c.event_id) AS n
+          FROM candidate c
+    )
+    INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date,
+                                       create_uid, write_uid, create_date, write_date)
+    SELECT c.rule_id, c.event_id, c.partner_id, c.lead_id, c.points, c.occurred_at, %(uid)s, %(uid)s,
+           now() at time zone 'UTC', now() at time zone 'UTC'
+      FROM ranked c
+     WHERE c.max_total = 0 OR c.n + {_PERSON_AWARDS} <= c.max_total
+        ON CONFLICT DO NOTHING
+    RETURNING partner_id, lead_id
+"""
+
+
+class MautomateScoring(models.AbstractModel):
+    """ The scoring engine: awards behaviour points from the event log into the ledger, then keeps
+    contacts' and leads' engagement, fit, grade and lifecycle stage up to date, set-based. """
+    _name = 'mautomate.scoring'
+    _description = 'Scoring Engine'
+
+    @api.model
+    def _get_params(self):
+        get_param = self.env['ir.config_parameter'].sudo().get_param
+        params = {}
+        for key, default in SCORING_PARAMS.items():
+            value = get_param(f'mautomate_marketing.{key}', default)
+            params[key] = value if isinstance(default, str) else float(value or 0)
+        if params['mql_min_grade'] not in ('A', 'B', 'C', 'D'):
+            params['mql_min_grade'] = 'B'
+        return params
+
+    # ------------------------------------------------------------
+    # Ledger: events -> awards
+    # ------------------------------------------------------------
+
+    @api.model
+    def _score_new_events(self, event_ids, event_types=None):
+        """ Called on every ingest: award the new events' points and refresh the people who gained some,
+        and those of events that may move a stage (all but page views). `event_types`: the events'
+        types, when known. A scoring error is logged, never raised: the events stay and the nightly
+        recompute catches up. """
+        if not event_ids:
+            return
+        scoring_types = self.env['mautomate.score.rule']._get_scoring_event_types()
+        types = None if event_types is None else set(event_types)
+        may_award = bool(scoring_types) and (types is None or None in scoring_types or bool(scoring_types & types))
+        may_move = types is None or bool(types - NO_STAGE_EVENT_TYPES)
+        if not may_award and not may_move:
+            return
+        try:
+            with self.env.cr.savepoint(flush=False):
+                events = SQL("e.id = ANY(%s)", list(event_ids))
+                partners, leads = self._score_events(events) if may_award else (set(), set())
+                if may_move:
+                    self.env.cr.execute(SQL("SELECT e.partner_id, e.lead_id FROM mautomate_event e WHERE %s AND e.event_type <> ALL(%s)",
+                                            events, list(NO_STAGE_EVENT_TYPES)))
+                    for partner_id, lead_id in self.env.cr.fetchall():
+                        (partners.add(partner_id) if partner_id else lead_id and leads.add(lead_id))
+                if partners or leads:
+                    self._refresh_people(partners, leads)
+        except OperationalError as error:
+            if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
+                raise
+            _logger.exception("Could not score events %s", event_ids[:10])
+        except Exception:
+            _logger.exception("Could not score events %s", event_ids[:10])
+
+    @api.model
+    def _score_events(self, events, rules=None):
+        """ Award the points of active behaviour `rules` (all by default) for the events matching the SQL
+        condition `events` (on alias e). Returns the (partner ids, lead ids) that gained awards. """
+        if rules is None:
+            rules = self.env['mautomate.score.rule'].sudo().search([('rule_type', '=', 'behaviour')])
+        rules = rules.filtered(lambda rule: rule.active and rule.rule_type == 'behaviour')
+        if not rules:
+            return set(), set()
+        self.env['mautomate.event'].flush_model()
+        self.env['mautomate.score.entry'].flush_model()
+        partners, leads = set(), set()
+        uncapped = rules.filtered(lambda rule: not rule.max_per_period)
+        if uncapped:
+            self.env.cr.execute(SQL(_INSERT_UNCAPPED, rules=self._rule_values(uncapped), events=events, uid=self.env.uid))
+            for partner_id, lead_id in self.env.cr.fetchall():
+                (partners.add(partner_id) if partner_id else leads.add(lead_id))
+        if capped := rules - uncapped:
+            more_partners, more_leads = self._award_capped(events, capped)
+            partners |= more_partners
+            leads |= more_leads
+        self.env['mautomate.score.entry'].invalidate_model()
+        return partners, leads
+
+    @api.model
+    def _rule_values(self, rules):
+        rows = []
+        for rule in rules:
+            url_like, url_full = rule._url_like()
+            name_like = rule.name_pattern and self.env['mautomate.score.rule']._glob_to_like(rule.name_pattern.strip())
+            rows.append(SQL(
+                "(%s::int4, %s::varchar, %s::varchar, %s::bool, %s::varchar, %s::int4, %s::float8, %s::int4, %s::int4, %s::int4, %s::int4)",
+                rule.id, rule.event_type or None, url_like, url_full, name_like or None, rule.campaign_id.id or None,
+                rule.min_value or None, rule.points, rule.max_per_contact, rule.max_per_period, rule.period_days))
+        return SQL(', ').join(rows)
+
+    @api.model
+    def _award_capped(self, events, rules):
+        """ Rules with a cap per period: at most N awards per person in any D days, taken in time order. """
+        self.env.cr.execute(SQL(_CANDIDATES + " ORDER BY 1, 3, 4, 5, 2", rules=self._rule_values(rules), events=events))
+        by_person = defaultdict(list)
+        for row in self.env.cr.fetchall():
+            by_person[row[0], row[2], row[3] if not row[2] else None].append(row)
+        if not by_person:
+            return set(), set()
+        # The awards each person already has for these rules, in time order.
+        self.env.cr.execute(SQL("""
+            SELECT rule_id, partner_id, CASE WHEN partner_id IS NULL THEN lead_id END, date FROM mautomate_score_entry
+             WHERE rule_id = ANY(%s) AND (partner_id = ANY(%s) OR (partner_id IS NULL AND lead_id = ANY(%s)))
+          ORDER BY date
+        """, rules.ids, list({key[1] for key in by_person if key[1]}), list({key[2] for key in by_person if key[2]})))
+        awarded = defaultdict(list)
+        for rule_id, partner_id, lead_id, date in self.env.cr.fetchall():
+            awarded[rule_id, partner_id, lead_id].append(date)
+        accepted = []
+        for key, candidates in by_person.items():
+            dates = awarded[key]
+            total = len(dates)
+            for _rule_id, event_id, _partner_id, _lead_id, occurred_at, _points, max_total, max_period, period_days in candidates:
+                if max_total and total >= max_total:
+                    break
+                window_start = occurred_at - timedelta(days=period_days)
+                recent = deque(date for date in dates if window_start < date <= occurred_at)
+                if len(recent) >= max_period:
+                    continue
+                dates.append(occurred_at)
+                total += 1
+                accepted.append((key[0], event_id))
+        if not accepted:
+            return set(), set()
+        self.env.cr.execute(SQL("""
+            INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date,
+                                               create_uid, write_uid, create_date, write_date)
+            SELECT r.id, e.id, e.partner_id, e.lead_id, r.points, e.occurred_at, %(uid)s, %(uid)s,
+                   now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM unnest(%(rule_ids)s::int4[], %(event_ids)s::int4[]) AS a(rule_id, event_id)
+              JOIN mautomate_score_rule r ON r.id = a.rule_id
+              JOIN mautomate_event e ON e.id = a.event_id
+                ON CONFLICT DO NOTHING
+            RETURNING partner_id, lead_id
+        """, uid=self.env.uid, rule_ids=[rule_id for rule_id, _event in accepted],
+            event_ids=[event_id for _rule, event_id in accepted]))
+        partners, leads = set(), set()
+        for partner_id, lead_id in self.env.cr.fetchall():
+            (partners.add(partner_id) if partner_id else leads.add(lead_id))
+        return partners, leads
+
+    # ------------------------------------------------------------
+    # Scores, grades and stages
+    # ------------------------------------------------------------
+
+    @api.model
+    def _decayed_points(self, params, alias='x'):
+        """ SQL of an award's points after decay: halved every half-life since the award's date. """
+        if not params['score_half_life']:
+            return SQL(f"{alias}.points")
+        return SQL(f"{alias}.points * power(0.5, GREATEST(extract(epoch FROM (now() at time zone 'UTC') - {alias}.date), 0)"
+                   " / (86400.0 * %s))", params['score_half_life'])
+
+    @api.model
+    def _grade_sql(self, params, fit, score):
+        return SQL("""(CASE WHEN %(fit)s >= %(a)s THEN 'A' WHEN %(fit)s >= %(b)s THEN 'B' WHEN %(fit)s >= %(c)s THEN 'C' ELSE 'D' END
+                    || CASE WHEN %(score)s >= %(s1)s THEN '1' WHEN %(score)s >= %(s2)s THEN '2'
+                            WHEN %(score)s >= %(s3)s THEN '3' ELSE '4' END)""",
+                   fit=fit, score=score, a=params['grade_fit_a'], b=params['grade_fit_b'], c=params['grade_fit_c'],
+                   s1=params['grade_score_1'], s2=params['grade_score_2'], s3=params['grade_score_3'])
+
+    @api.model
+    def _stage_sql(self, params, old_stage, fit_letter, score, facts):
+        """ SQL of the new stage: the furthest of the old one (stages only move forward), the CRM facts
+        (a rank, SQL `facts`) and the thresholds. """
+        ranks = SQL("CASE %s " + " ".join(f"WHEN '{stage}' THEN {rank}" for stage, rank in STAGE_RANK.items()) + " ELSE 0 END",
+                    old_stage)
+        qualified = SQL("%s <= %s", fit_letter, params['mql_min_grade'])
+        threshold = SQL("CASE WHEN %(q)s AND %(score)s >= %(sql_score)s THEN %(sql)s WHEN %(q)s AND %(score)s >= %(mql_score)s "
+                        "THEN %(mql)s ELSE 0 END", q=qualified, score=score, sql_score=params['sql_score'],
+                        mql_score=params['mql_score'], sql=STAGE_RANK['sql'], mql=STAGE_RANK['mql'])
+        rank = SQL("GREATEST(%s, %s, %s)", ranks, facts, threshold)
+        return SQL("CASE %s " + " ".join(f"WHEN {rank} THEN '{stage}'" for stage, rank in STAGE_RANK.items()) + " END", rank)
+
+    @api.model
+    def _refresh_people(self, partner_ids=(), lead_ids=(), fit=False):
+        """ Recompute engagement (and with `fit`, fit), grade and stage of these contacts and of their
+        leads (and of these leads), in SQL; then log stage changes and hand MQLs over to sales. """
+        partner_ids = sorted({pid for pid in partner_ids if pid})
+        lead_ids = set(lead_ids)
+        if not partner_ids and not lead_ids:
+            return
+        params = self._get_params()
+        self.env['res.partner'].flush_model()
+        self.env['crm.lead'].flush_model()
+        self.env['mautomate.score.entry'].flush_model()
+        changes = []
+        if partner_ids:
+            fit_scores = self._compute_fit(partner_ids) if fit else None
+            changes += [('res.partner', *row) for row in self._update_partners(params, partner_ids, fit_scores)]
+            # The leads of these contacts: theirs, and those with their e-mail.
+            self.env.cr.execute(SQL("""
+                SELECT id FROM crm_lead WHERE partner_id = ANY(%(ids)s)
+                 UNION
+                SELECT l.id FROM crm_lead l JOIN res_partner p ON p.email_normalized = l.email_normalized
+                 WHERE p.id = ANY(%(ids)s)
+            """, ids=partner_ids))
+            lead_ids |= {row[0] for row in self.env.cr.fetchall()}
+        if lead_ids:
+            changes += [('crm.lead', *row) for row in self._update_leads(params, sorted(lead_ids))]
+        self.env['res.partner'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
+        self.env['crm.lead'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
+        if changes:
+            self._on_stage_changes(changes)
+
+    @api.model
+    def _compute_fit(self, partner_ids):
+        """ {partner id: fit points} of active fit rules, one search per rule over these contacts. """
+        scores = dict.fromkeys(partner_ids, 0)
+        Partner = self.env['res.partner'].sudo().with_context(active_test=False)
+        for rule in self.env['mautomate.score.rule'].sudo().search([('rule_type', '=', 'fit')]):
+            try:
+                domain = rule._get_fit_domain()
+            except (ValueError, SyntaxError):
+                _logger.warning("Fit rule %s has an invalid domain: skipped", rule.id)
+                continue
+            for partner_id in Partner.search([('id', 'in', partner_ids), *domain]).ids:
+                scores[partner_id] += rule.points
+        return scores
+
+    @api.model
+    def _update_partners(self, params, partner_ids, fit_scores=None):
+        """ Returns (id, old stage, new stage) of the contacts whose stage moved. """
+        score = SQL("COALESCE((SELECT sum(%s) FROM mautomate_score_entry x WHERE x.partner_id = p.id), 0)",
+                    self._decayed_points(params))
+        if fit_scores is not None:
+            fit_values = SQL("unnest(%s::int4[], %s::int4[])", list(fit_scores), list(fit_scores.values()))
+        else:
+            fit_values = SQL("unnest(%s::int4[], NULL::int4[])", partner_ids)
+        facts = SQL("""GREATEST(
+            CASE WHEN EXISTS(SELECT 1 FROM crm_lead l JOIN crm_stage s ON s.id = l.stage_id
+                              WHERE l.partner_id = p.id AND l.active AND s.is_won) THEN %(customer)s ELSE 0 END,
+            CASE WHEN EXISTS(SELECT 1 FROM crm_lead l WHERE l.partner_id = p.id AND l.active AND l.type = 'opportunity')
+                 THEN %(opportunity)s ELSE 0 END,
+            CASE WHEN EXISTS(SELECT 1 FROM crm_lead l WHERE l.partner_id = p.id)
+                   OR EXISTS(SELECT 1 FROM mautomate_event e WHERE e.partner_id = p.id AND e.event_type = 'form_submit')
+                 THEN %(lead)s ELSE 0 END,
+            CASE WHEN EXISTS(SELECT 1 FROM mautomate_event e WHERE e.partner_id = p.id) THEN %(subscriber)s ELSE 0 END)""",
+                    customer=STAGE_RANK['customer'], opportunity=STAGE_RANK['opportunity'], lead=STAGE_RANK['lead'],
+                    subscriber=STAGE_RANK['subscriber'])
+        self.env.cr.execute(SQL("""
+            WITH computed AS (
+                SELECT p.id, p.mautomate_stage AS old_stage, round(%(score)s::numeric, 2)::float8 AS score,
+                       COALESCE(f.fit, p.mautomate_fit_score, 0) AS fit, %(facts)s AS facts
+                  FROM %(fit_values)s AS f(id, fit)
+                  JOIN res_partner p ON p.id = f.id
+            ), graded AS (
+                SELECT c.*, CASE WHEN c.score <> 0 OR c.fit <> 0 OR c.facts > 0 OR c.old_stage IS NOT NULL
+                                 THEN %(grade)s END AS grade
+                  FROM computed c
+            ), staged AS (
+                SELECT g.*, CASE WHEN g.grade IS NULL THEN g.old_stage ELSE %(stage)s END AS stage FROM graded g
+            )
+            UPDATE res_partner p
+               SET mautomate_score = s.score, mautomate_fit_score = s.fit, mautomate_grade = s.grade, mautomate_stage = s.stage
+              FROM staged s
+             WHERE p.id = s.id AND (p.mautomate_score, p.mautomate_fit_score, p.mautomate_grade, p.mautomate_stage)
+                   IS DISTINCT FROM (s.score, s.fit, s.grade, s.stage)
+         RETURNING p.id, s.old_stage, s.stage
+        """, score=score, facts=facts, fit_values=fit_values, grade=self._grade_sql(params, SQL('c.fit'), SQL('c.score')),
+            stage=self._stage_sql(params, SQL('g.old_stage'), SQL('left(g.grade, 1)'), SQL('g.score'), SQL('g.facts'))))
+        return [row for row in self.env.cr.fetchall() if row[1] != row[2]]
+
+    @api.model
+    def _update_leads(self, params, lead_ids):
+        """ A lead's score is its person's: its own awards, its contact's and those of contacts with its
+        e-mail; its fit is the best of those contacts'. Returns (id, old stage, new stage) of moved leads. """
+        facts = SQL("""CASE WHEN s.is_won THEN %(customer)s WHEN l.type = 'opportunity' THEN %(opportunity)s
+                            ELSE %(lead)s END""",
+                    customer=STAGE_RANK['customer'], opportunity=STAGE_RANK['opportunity'], lead=STAGE_RANK['lead'])
+        self.env.cr.execute(SQL("""
+            WITH people AS (
+                SELECT l.id AS lead_id, l.partner_id FROM crm_lead l WHERE l.id = ANY(%(ids)s) AND l.partner_id IS NOT NULL
+                 UNION
+                SELECT l.id, p.id FROM crm_lead l JOIN res_partner p ON p.email_normalized = l.email_normalized
+                 WHERE l.id = ANY(%(ids)s) AND l.email_normalized IS NOT NULL
+            ), computed AS (
+                SELECT l.id, l.mautomate_stage AS old_stage,
+                       round(COALESCE((SELECT sum(%(decayed)s) FROM mautomate_score_entry x
+                                        WHERE x.lead_id = l.id
+                                           OR x.partner_id = ANY(ARRAY(SELECT partner_id FROM people WHERE people.lead_id = l.id))),
+                                      0)::numeric, 2)::float8 AS score,
+                       COALESCE((SELECT max(p.mautomate_fit_score) FROM people JOIN res_partner p ON p.id = people.partner_id
+                                  WHERE people.lead_id = l.id), 0) AS fit,
+                       %(facts)s AS facts
+                  FROM crm_lead l LEFT JOIN crm_stage s ON s.id = l.stage_id
+                 WHERE l.id = ANY(%(ids)s)
+            ), graded AS (
+                SELECT c.*, %(grade)s AS grade FROM computed c
+            ), staged AS (
+                SELECT g.*, %(stage)s AS stage FROM graded g
+            )
+            UPDATE crm_lead l
+               SET mautomate_score = s.score, mautomate_fit_score = s.fit, mautomate_grade = s.grade, mautomate_stage = s.stage
+              FROM staged s
+             WHERE l.id = s.id AND (l.mautomate_score, l.mautomate_fit_score, l.mautomate_grade, l.mautomate_stage)
+                   IS DISTINCT FROM (s.score, s.fit, s.grade, s.stage)
+         RETURNING l.id, s.old_stage, s.stage
+        """, ids=lead_ids, decayed=self._decayed_points(params), facts=facts,
+            grade=self._grade_sql(params, SQL('c.fit'), SQL('c.score')),
+            stage=self._stage_sql(params, SQL('g.old_stage'), SQL('left(g.grade, 1)'), SQL('g.score'), SQL('g.facts'))))
+        return [row for row in self.env.cr.fetchall() if row[1] != row[2]]
+
+    # ------------------------------------------------------------
+    # Why this score
+    # ------------------------------------------------------------
+
+    @api.model
+    def _person_awards(self, partner_ids, lead_ids):
+        """ SQL condition (alias x) of the awards of a person: its contacts' and its leads'. """
+        return SQL("(x.partner_id = ANY(%s) OR x.lead_id = ANY(%s))", list(partner_ids), list(lead_ids))
+
+    @api.model
+    def _get_reasons(self, partner_ids, lead_ids, limit=3):
+        """ The rules that give a person most of its score now: name, points after decay, awards. """
+        if not partner_ids and not lead_ids:
+            return []
+        self.env['mautomate.score.entry'].flush_model()
+        params = self._get_params()
+        self.env.cr.execute(SQL("""
+            SELECT x.rule_id, round(sum(%s)::numeric)::int4 AS points, count(*) FROM mautomate_score_entry x
+             WHERE %s GROUP BY x.rule_id ORDER BY abs(sum(%s)) DESC, x.rule_id LIMIT %s
+        """, self._decayed_points(params), self._person_awards(partner_ids, lead_ids), self._decayed_points(params), limit))
+        rows = self.env.cr.fetchall()
+        rules = self.env['mautomate.score.rule'].sudo().with_context(active_test=False).browse([row[0] for row in rows])
+        return [{'name': rule.name or self.env._("Points"), 'points': points, 'count': count}
+                for rule, (_rule_id, points, count) in zip(rules, rows, strict=True)]
+
+    @api.model
+    def _render_why(self, record, partner_ids, lead_ids):
+        """ "Why this score", readable in five seconds: the strongest rules, then the latest awards. """
+        reasons = self._get_reasons(partner_ids, lead_ids, limit=5)
+        if not reasons and not record.mautomate_fit_score:
+            return Markup('<p class="text-muted">%s</p>') % self.env._("No scoring activity yet.")
+        latest = self.env['mautomate.score.entry'].sudo().search(
+            ['|', ('partner_id', 'in', list(partner_ids)), ('lead_id', 'in', list(lead_ids))], limit=5)
+        parts = [Markup('<p><strong>%s</strong></p>') % self.env._(
+            "Grade %(grade)s: engagement %(score)s, fit %(fit)s",
+            grade=record.mautomate_grade or '-', score=round(record.mautomate_score), fit=record.mautomate_fit_score)]
+        if reasons:
+            parts.append(Markup('<table class="table table-sm o_mautomate_why_reasons"><thead><tr><th>%s</th><th class="text-end">%s</th>'
+                                '<th class="text-end">%s</th></tr></thead><tbody>%s</tbody></table>') % (
+                self.env._("Strongest reasons"), self.env._("Points now"), self.env._("Times"),
+                Markup().join(Markup('<tr><td>%s</td><td class="text-end">%+d</td><td class="text-end">%s</td></tr>') % (
+                    reason['name'], reason['points'], reason['count']) for reason in reasons)))
+        if latest:
+            parts.append(Markup('<table class="table table-sm o_mautomate_why_latest"><thead><tr><th>%s</th><th>%s</th>'
+                                '<th class="text-end">%s</th></tr></thead><tbody>%s</tbody></table>') % (
+                self.env._("Latest scoring events"), self.env._("Rule"), self.env._("Points"),
+                Markup().join(Markup('<tr><td>%s · %s</td><td>%s</td><td class="text-end">%+d</td></tr>') % (
+                    fields.Datetime.context_timestamp(self, entry.date).strftime('%Y-%m-%d %H:%M'),
+                    entry.event_name or entry.event_type or '', entry.rule_id.name or '', entry.points) for entry in latest)))
+        return Markup().join(parts)
+
+    @api.model
+    def _action_ledger(self, title, domain):
+        action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_score_entry_action')
+        action.update({'display_name': self.env._("Score Ledger: %s", title), 'domain': domain, 'context': {}})
+        return action
+
+    # ------------------------------------------------------------
+    # Stage changes: an event each, and the hand-off to sales
+    # ------------------------------------------------------------
+
+    @api.model
+    def _on_stage_changes(self, changes):
+        labels = dict(STAGES)
+        records = {model: self.env[model].sudo().browse([row[1] for row in changes if row[0] == model])
+                   for model in ('res.partner', 'crm.lead')}
+        events = []
+        for model, record_id, old_stage, new_stage in changes:
+            record = records[model].browse(record_id)
+            is_lead = model == 'crm.lead'
+            events.append({
+                'event_type': 'stage_change',
+                'source': 'crm',
+                'name': (self.env._("Lead %(lead)s: %(stage)s", lead=record.name, stage=labels[new_stage]) if is_lead
+                         else self.env._("Lifecycle stage: %s", labels[new_stage])),
+                'partner_id': record.partner_id.id if is_lead else record.id,
+                'lead_id': record.id if is_lead else None,
+                'res_model': model,
+                'res_id': record.id,
+                'payload': {'from': old_stage or None, 'to': new_stage},
+            })
+        self.env['mautomate.event'].sudo()._ingest(events)
+        handed = [(model, record_id) for model, record_id, old_stage, new_stage in changes
+                  if STAGE_RANK.get(old_stage, 0) < STAGE_RANK['mql'] and new_stage in ('mql', 'sql')]
+        if handed:
+            leads = records['crm.lead'].browse([record_id for model, record_id in handed if model == 'crm.lead'])
+            partners = records['res.partner'].browse([record_id for model, record_id in handed if model == 'res.partner'])
+            leads |= partners._mautomate_leads_for_handoff()
+            leads._mautomate_hand_off()
+
+    # ------------------------------------------------------------
+    # Full recompute: rule changes, decay and fit, in committed batches
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_recompute(self):
+        """ Nightly, and woken by rule and settings changes: each batch is committed (outside tests). """
+        self._recompute_all(auto_commit=not modules.module.current_test)
+
+    @api.model
+    def _recompute_all(self, auto_commit=False, batch_size=BATCH_SIZE):
+        """ Rebuild the ledger of changed rules, then refresh every scored contact and lead: decay and
+        fit move scores even without new events. """
+        done = 0
+        Rule = self.env['mautomate.score.rule'].sudo().with_context(active_test=False)
+        for rule in Rule.search([('needs_rebuild', '=', True)]):
+            self._rebuild_rule(rule, auto_commit)
+            done += 1
+        fit_rules = bool(Rule.search_count([('rule_type', '=', 'fit'), ('active', '=', True)], limit=1))
+        self.env.cr.execute("""
+            SELECT id FROM res_partner WHERE mautomate_grade IS NOT NULL OR mautomate_stage IS NOT NULL
+             UNION SELECT partner_id FROM mautomate_score_entry WHERE partner_id IS NOT NULL
+             UNION SELECT partner_id FROM mautomate_event WHERE partner_id IS NOT NULL
+             ORDER BY 1
+        """)
+        partner_ids = [row[0] for row in self.env.cr.fetchall()]
+        if fit_rules:
+            partner_ids = sorted(set(partner_ids) | set(self._fit_candidates()))
+        for start in range(0, len(partner_ids), batch_size):
+            self._refresh_people(partner_ids[start:start + batch_size], fit=True)
+            done += 1
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.env.cr.execute("SELECT id FROM crm_lead WHERE active ORDER BY id")
+        lead_ids = [row[0] for row in self.env.cr.fetchall()]
+        for start in range(0, len(lead_ids), batch_size):
+            self._refresh_people(lead_ids=lead_ids[start:start + batch_size])
+            done += 1
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.env['ir.cron']._notify_progress(done=done, remaining=0)
+
+    @api.model
+    def _fit_candidates(self):
+        """ Contacts that match at least one active fit rule. """
+        ids = set()
+        Partner = self.env['res.partner'].sudo().with_context(active_test=False)
+        for rule in self.env['mautomate.score.rule'].sudo().search([('rule_type', '=', 'fit')]):
+            try:
+                ids.update(Partner._search(rule._get_fit_domain()))
+            except (ValueError, SyntaxError):
+                continue
+        return ids
+
+    @api.model
+    def _rebuild_rule(self, rule, auto_commit=False, batch_size=200000):
+        """ Award a changed rule anew over the whole log, in committed batches of events. """
+        self.env.cr.execute("DELETE FROM mautomate_score_entry WHERE rule_id = %s", [rule.id])
+        if rule.active and rule.rule_type == 'behaviour':
+            self.env.cr.execute("SELECT min(id), max(id) FROM mautomate_event")
+            low, high = self.env.cr.fetchone()
+            for start in range(low or 0, (high or 0) + 1, batch_size):
+                self._score_events(SQL("e.id >= %s AND e.id < %s", start, start + batch_size), rules=rule)
+                if auto_commit:
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+        rule.needs_rebuild = False
+        if auto_commit:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _trigger_recompute(self):
+        self.env.ref('mautomate_marketing.ir_cron_mautomate_score_recompute').sudo()._trigger()
