@@ -75,8 +75,9 @@ find_odoo() {
 }
 
 # Beyond Odoo's pinned requirements: browser tours need websocket-client; phone formatting (as in Odoo's Debian package) phonenumbers;
+# the predictive probability scikit-learn (the module's external dependency; it brings numpy and scipy);
 # the linters Odoo's community runs, pinned so that a new release cannot break CI.
-PROJECT_REQUIREMENTS=(websocket-client phonenumbers ruff==0.17.6 pylint-odoo==10.0.12)
+PROJECT_REQUIREMENTS=(websocket-client phonenumbers scikit-learn==1.9.1 ruff==0.17.6 pylint-odoo==10.0.12)
 
 ensure_venv() {
     local requirements=$1 stamp=$VENV/.requirements.sha1 want
@@ -90,7 +91,7 @@ ensure_venv() {
 }
 
 ensure_python_packages() {
-    "$ODOO_PYTHON" -c 'import websocket, phonenumbers, ruff, pylint_odoo' 2>/dev/null || "$ODOO_PYTHON" -m pip install -q "${PROJECT_REQUIREMENTS[@]}"
+    "$ODOO_PYTHON" -c 'import websocket, phonenumbers, sklearn, ruff, pylint_odoo' 2>/dev/null || "$ODOO_PYTHON" -m pip install -q "${PROJECT_REQUIREMENTS[@]}"
 }
 
 # ruff (ruff.toml) and pylint-odoo (.pylintrc) on the repository; fails on any finding.
