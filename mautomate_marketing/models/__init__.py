@@ -4,6 +4,11 @@ from . import link_tracker_click
 from . import mailing_trace
 from . import mautomate_api_key
 from . import mautomate_event
+from . import mautomate_predictive_model
+from . import mautomate_score_entry
+from . import mautomate_score_queue
+from . import mautomate_score_rule
+from . import mautomate_scoring
 from . import res_config_settings
 from . import res_partner
 from . import res_users

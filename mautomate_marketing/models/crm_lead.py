@@ -101,14 +101,14 @@ class CrmLead(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         leads = super().create(vals_list)
-        self.env['mautomate.scoring']._refresh_people(leads.partner_id.ids, leads.ids)
+        self.env['mautomate.scoring']._enqueue_refresh(leads.partner_id.ids, leads.ids)
         return leads
 
     def write(self, vals):
         before = self.partner_id
         result = super().write(vals)
         if SCORING_FIELDS & set(vals):
-            self.env['mautomate.scoring']._refresh_people((before | self.partner_id).ids, self.ids)
+            self.env['mautomate.scoring']._enqueue_refresh((before | self.partner_id).ids, self.ids)
         return result
 
     @api.depends('mautomate_score', 'mautomate_fit_score', 'partner_id', 'email_normalized')

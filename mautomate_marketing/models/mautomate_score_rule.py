@@ -38,9 +38,9 @@ class MautomateScoreRule(models.Model):
                                   help="Only events that came from this campaign score.")
     min_value = fields.Float('Minimum Value', help="Only events whose value is at least this score (0: any value).")
     max_per_contact = fields.Integer(
-        'At Most (times per contact)', default=0, help="How many times a contact can get these points in all. 0: no limit.")
+        'Max per Contact', default=0, help="How many times a contact can get these points in all. 0: no limit.")
     max_per_period = fields.Integer(
-        'At Most (times per period)', default=0, help="How many times a contact can get these points per period. 0: no limit.")
+        'Max per Period', default=0, help="How many times a contact can get these points per period. 0: no limit.")
     period_days = fields.Integer('Period (days)', default=0)
     # fit
     domain = fields.Char(default='[]', help="Contacts matching this domain get the points, while they match it.")

@@ -103,8 +103,8 @@ class MautomateScoring(models.AbstractModel):
 
     @api.model
     def _score_new_events(self, event_ids, event_types=None):
-        """ Called on every ingest: award the new events' points and refresh the people who gained some,
-        and those of events that may move a stage (all but page views). `event_types`: the events'
+        """ Called on every ingest: award the new events' points, and queue the refresh of the people who
+        gained some and of those whose events may move a stage (all but page views). `event_types`: the events'
         types, when known. A scoring error is logged, never raised: the events stay and the nightly
         recompute catches up. """
         if not event_ids:
@@ -124,8 +124,7 @@ class MautomateScoring(models.AbstractModel):
                                             events, list(NO_STAGE_EVENT_TYPES)))
                     for partner_id, lead_id in self.env.cr.fetchall():
                         (partners.add(partner_id) if partner_id else lead_id and leads.add(lead_id))
-                if partners or leads:
-                    self._refresh_people(partners, leads)
+                self._enqueue_refresh(partners, leads)
         except OperationalError as error:
             if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
                 raise
@@ -283,6 +282,44 @@ class MautomateScoring(models.AbstractModel):
         self.env['crm.lead'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
         if changes:
             self._on_stage_changes(changes)
+
+    @api.model
+    def _enqueue_refresh(self, partner_ids=(), lead_ids=(), fit=False):
+        """ Refresh these people (with `fit`, the contacts' fit too) within a second, in the refresh
+        cron: a request only inserts queue rows. """
+        rows = [(partner_id, None) for partner_id in set(partner_ids) if partner_id]
+        rows += [(None, lead_id) for lead_id in set(lead_ids) if lead_id]
+        if not rows:
+            return
+        self.env.cr.execute(SQL("""
+            INSERT INTO mautomate_score_queue (partner_id, lead_id, fit) SELECT *, %s FROM unnest(%s::int4[], %s::int4[])
+        """, fit, [row[0] for row in rows], [row[1] for row in rows]))
+        self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()._trigger()
+
+    @api.model
+    def _cron_refresh_queue(self, batch_size=2000, max_batches=50):
+        """ Refresh the queued people, one committed batch at a time (outside tests); a batch taken by
+        a killed worker is rolled back with it and taken again. """
+        auto_commit = not modules.module.current_test
+        done = 0
+        for _batch in range(max_batches):
+            self.env.cr.execute(SQL("""
+                DELETE FROM mautomate_score_queue WHERE id IN (
+                    SELECT id FROM mautomate_score_queue ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+                RETURNING partner_id, lead_id, fit
+            """, batch_size))
+            rows = self.env.cr.fetchall()
+            if not rows:
+                break
+            if fit_ids := {row[0] for row in rows if row[0] and row[2]}:
+                self._refresh_people(fit_ids, fit=True)
+            self._refresh_people({row[0] for row in rows if row[0] and not row[2]} - fit_ids, {row[1] for row in rows if row[1]})
+            done += len(rows)
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.env.cr.execute("SELECT count(*) FROM mautomate_score_queue")
+        remaining = self.env.cr.fetchone()[0]
+        self.env['ir.cron']._notify_progress(done=done, remaining=remaining)
 
     @api.model
     def _compute_fit(self, partner_ids):

@@ -52,11 +52,18 @@ class ResPartner(models.Model):
         self.ensure_one()
         return self.env['mautomate.scoring']._action_ledger(self.display_name, [('partner_id', '=', self.id)])
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        partners = super().create(vals_list)
+        if self.env['mautomate.score.rule']._get_fit_fields():
+            self.env['mautomate.scoring']._enqueue_refresh(partners.ids, fit=True)
+        return partners
+
     def write(self, vals):
         result = super().write(vals)
         # Fit follows the contact's fields: only fields that fit rules read start a refresh.
         if self.ids and set(vals) & self.env['mautomate.score.rule']._get_fit_fields():
-            self.env['mautomate.scoring']._refresh_people(self.ids, fit=True)
+            self.env['mautomate.scoring']._enqueue_refresh(self.ids, fit=True)
         return result
 
     def _mautomate_leads_for_handoff(self):
@@ -90,7 +97,7 @@ class ResPartner(models.Model):
             raise AccessError(self.env._("Only Marketing Automation managers can erase tracking data."))
         self.env['mautomate.event'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
         self.env['mautomate.score.entry'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
-        self.env['mautomate.scoring']._refresh_people(self.ids)
+        self.env['mautomate.scoring']._enqueue_refresh(self.ids)
         self.env['website.visitor'].sudo().search([('partner_id', 'in', self.ids)]).unlink()
         for partner in self:
             partner.sudo().message_post(body=self.env._("Tracking data erased by %s.", self.env.user.name))

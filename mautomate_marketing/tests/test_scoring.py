@@ -21,6 +21,18 @@ class ScoringCase(MautomateCase):
         cls.Scoring._cron_recompute()
         cls.set_params(score_half_life=0)
 
+    def setUp(self):
+        super().setUp()
+        # What the refresh cron does within a second of an ingest, done at once (see test_refresh_runs_in_the_cron).
+        scoring_class = type(self.Scoring)
+        enqueue = self.enqueue_origin = scoring_class._enqueue_refresh
+
+        def enqueue_and_refresh(scoring, *args, **kwargs):
+            enqueue(scoring, *args, **kwargs)
+            scoring._cron_refresh_queue()
+
+        self.patch(scoring_class, '_enqueue_refresh', enqueue_and_refresh)
+
     @classmethod
     def set_params(cls, **values):
         for key, value in values.items():
@@ -172,6 +184,21 @@ class TestScoreLedger(ScoringCase):
         self.Scoring._cron_recompute()
         self.assertEqual(self.partner.mautomate_score, 0)
         self.assertFalse(self.Entry.search([('partner_id', '=', self.partner.id)]))
+
+    def test_refresh_runs_in_the_cron(self):
+        self.behaviour(10, event_type='download')
+        cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh')
+        triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
+        scoring_class = type(self.Scoring)
+        # The real enqueue: the request writes awards and queue rows only, and wakes the cron.
+        self.patch(scoring_class, '_enqueue_refresh', self.enqueue_origin)
+        self.Event._ingest([{'event_type': 'download', 'partner_id': self.partner.id}])
+        self.assertEqual(self.Entry.search_count([('partner_id', '=', self.partner.id)]), 1)
+        self.assertEqual(self.partner.mautomate_score, 0, "no contact row is written by the request")
+        self.assertEqual(self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]), triggers + 1)
+        self.Scoring._cron_refresh_queue()
+        self.assertEqual(self.partner.mautomate_score, 10)
+        self.assertFalse(self.env['mautomate.score.queue'].search_count([]))
 
     def test_recompute_is_idempotent(self):
         self.behaviour(10, event_type='page_view')
@@ -341,6 +368,7 @@ class TestScoringAccess(ScoringCase):
         new_user(cls.env, 'mau_s_manager', groups='mautomate_marketing.group_mautomate_manager')
         cls.rule = cls.Rule.create({'name': 'Download', 'rule_type': 'behaviour', 'points': 10, 'event_type': 'download'})
         cls.Event._ingest([{'event_type': 'download', 'partner_id': cls.partner.id}])
+        cls.Scoring._cron_refresh_queue()
 
     @users('mau_s_salesman', 'mau_s_marketing')
     def test_sales_and_marketing_read_rules_ledger_and_why(self):
