@@ -6,8 +6,11 @@ from . import test_identify
 from . import test_identity
 from . import test_mail_events
 from . import test_openapi
+from . import test_predictive
 from . import test_privacy
 from . import test_roles
+from . import test_scoring
+from . import test_scoring_tour
 from . import test_timeline_scale
 from . import test_timeline_tab
 from . import test_tours
