@@ -20,6 +20,8 @@ OPEN_TIMELINE_TAB = """
     document.querySelector('.o_notebook_headers a[name=mautomate_timeline]').click();
     setTimeout(() => document.querySelector('.o_notebook_headers').scrollIntoView({block: 'start'}), 2000);
 """
+# Open the form's Score tab ("why this score").
+OPEN_SCORE_TAB = OPEN_TIMELINE_TAB.replace('mautomate_timeline', 'mautomate_scoring')
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'screenshots')
 
 
@@ -55,6 +57,7 @@ def main():
 
     lead_id = visitor_journey(rpc)
     azure_id = rpc('ir.model.data', 'check_object_reference', 'base', 'res_partner_12')[1]
+    hot_lead_id = rpc('crm.lead', 'search', [('mautomate_grade', '=', 'A1')], limit=1, order='mautomate_score desc')[0]
     pages = [
         ('contact_timeline', f'/odoo/action-base.action_partner_form/{azure_id}', OPEN_TIMELINE_TAB),
         ('lead_timeline', f'/odoo/action-crm.crm_lead_all_leads/{lead_id}', OPEN_TIMELINE_TAB),
@@ -62,6 +65,9 @@ def main():
          "document.querySelector('button[name=action_mautomate_timeline]').click()"),
         ('events_graph', '/odoo/action-mautomate_marketing.mautomate_event_action?view_type=graph', None),
         ('settings', '/odoo/action-mautomate_marketing.mautomate_config_settings_action', None),
+        ('pipeline_grades', '/odoo/crm', None),
+        ('lead_why_this_score', f'/odoo/action-crm.crm_lead_all_leads/{hot_lead_id}', OPEN_SCORE_TAB),
+        ('score_rules', '/odoo/action-mautomate_marketing.mautomate_score_rule_action', None),
     ]
     profile = tempfile.mkdtemp()
     chrome = subprocess.Popen(['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--remote-debugging-port=9333',

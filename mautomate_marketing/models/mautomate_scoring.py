@@ -278,6 +278,8 @@ class MautomateScoring(models.AbstractModel):
             lead_ids |= {row[0] for row in self.env.cr.fetchall()}
         if lead_ids:
             changes += [('crm.lead', *row) for row in self._update_leads(params, sorted(lead_ids))]
+            # New behaviour moves the predicted probability too.
+            self.env['crm.lead'].browse(sorted(lead_ids))._mautomate_predict_probability()
         self.env['res.partner'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
         self.env['crm.lead'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
         if changes:
