@@ -19,13 +19,15 @@ class ResPartner(models.Model):
     mautomate_event_ids = fields.One2many('mautomate.event', 'partner_id', 'Marketing Events', groups=EVENT_READERS)
     mautomate_event_count = fields.Integer('Events', compute='_compute_mautomate_event_count', groups=EVENT_READERS)
     # Scores are written in SQL by mautomate.scoring, on new events and by the nightly recompute.
-    mautomate_score = fields.Float('Engagement Score', readonly=True, digits=(16, 0), copy=False,
+    # Internal users only: a portal user does not read its own grade.
+    mautomate_score = fields.Float('Engagement Score', readonly=True, digits=(16, 0), copy=False, groups='base.group_user',
                                    help="Points of the person's behaviour (score ledger), halved every half-life.")
-    mautomate_fit_score = fields.Integer('Fit Score', readonly=True, copy=False,
+    mautomate_fit_score = fields.Integer('Fit Score', readonly=True, copy=False, groups='base.group_user',
                                          help="Points of the fit rules this contact matches.")
-    mautomate_grade = fields.Selection(GRADES, 'Grade', readonly=True, index=True, copy=False,
+    mautomate_grade = fields.Selection(GRADES, 'Grade', readonly=True, index=True, copy=False, groups='base.group_user',
                                        help="Fit (A best to D) and engagement (1 most engaged to 4).")
-    mautomate_stage = fields.Selection(STAGES, 'Lifecycle Stage', readonly=True, index=True, copy=False)
+    mautomate_stage = fields.Selection(STAGES, 'Lifecycle Stage', readonly=True, index=True, copy=False,
+                                       groups='base.group_user')
     mautomate_score_why = fields.Html('Why This Score', compute='_compute_mautomate_score_why', groups=EVENT_READERS,
                                       sanitize=False)
 

@@ -366,6 +366,7 @@ class TestScoringAccess(ScoringCase):
         new_user(cls.env, 'mau_s_salesman', groups='sales_team.group_sale_salesman')
         new_user(cls.env, 'mau_s_marketing', groups='mautomate_marketing.group_mautomate_user')
         new_user(cls.env, 'mau_s_manager', groups='mautomate_marketing.group_mautomate_manager')
+        new_user(cls.env, 'mau_s_portal', groups='base.group_portal')
         cls.rule = cls.Rule.create({'name': 'Download', 'rule_type': 'behaviour', 'points': 10, 'event_type': 'download'})
         cls.Event._ingest([{'event_type': 'download', 'partner_id': cls.partner.id}])
         cls.Scoring._cron_refresh_queue()
@@ -397,3 +398,10 @@ class TestScoringAccess(ScoringCase):
             self.env['mautomate.score.entry'].search([])
         with self.assertRaises(AccessError), mute_logger('odoo.addons.base.models.ir_model'):
             self.env['mautomate.score.rule'].search([])
+
+    @users('mau_s_portal')
+    def test_portal_user_reads_no_grade_not_even_its_own(self):
+        partner = self.env['res.partner'].browse(self.env.user.partner_id.id)  # env.user is sudo
+        self.assertTrue(partner.name.startswith('mau_s_portal'))
+        with self.assertRaises(AccessError), mute_logger('odoo.addons.base.models.ir_model'):
+            partner.read(['mautomate_grade'])
