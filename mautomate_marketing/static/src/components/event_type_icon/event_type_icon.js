@@ -14,6 +14,7 @@ export const EVENT_TYPE_ICONS = {
     download: "fa-download",
     cta_click: "fa-bullseye",
     custom: "fa-bolt",
+    stage_change: "fa-flag",
 };
 
 /** The event type as an icon followed by its label, for the contact timeline. */

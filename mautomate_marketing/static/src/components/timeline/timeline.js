@@ -22,6 +22,7 @@ const TYPE_COLORS = {
     email_sent: 8,
     email_open: 9,
     custom: 11,
+    stage_change: 10,
 };
 
 /**
