@@ -1,7 +1,7 @@
 from ast import literal_eval
 from collections import defaultdict
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.osv import expression
@@ -142,10 +142,10 @@ class CrmLead(models.Model):
             if user:
                 lead.activity_schedule('mautomate_marketing.mail_activity_type_hot_lead', user_id=user.id, note=note,
                                        summary=self.env._("Hot lead: %s", lead.name))
-            lead.message_post(body=Markup('<p>%s</p>') % self.env._(
-                "Marketing qualified: handed to %(who)s.",
-                who=escape(user.name or lead.team_id.name or self.env._("sales"))) + note,
-                subtype_xmlid='mail.mt_note')
+            who = user.name or lead.team_id.name or self.env._("sales")
+            # Markup's % escapes the names.
+            lead.message_post(body=Markup('<p>%s</p>') % self.env._("Marketing qualified: handed to %(who)s.", who=who) + note,
+                              subtype_xmlid='mail.mt_note')
 
     def _mautomate_assign_to_sales(self):
         """ Odoo's assignment rules: the first team (by sequence) whose assignment domain matches the lead,

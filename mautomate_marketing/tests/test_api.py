@@ -10,7 +10,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import DummyRLock, Registry
 from odoo.tests import TransactionCase, tagged
 from odoo.tests.common import HOST
-from odoo.tools import config, safe_eval
+from odoo.tools import SQL, config, safe_eval
 
 from .common import MautomateHttpCase
 
@@ -198,12 +198,8 @@ class TestEventApiConcurrency(TransactionCase):
             env['mautomate.api.key'].browse(self.key_id).unlink()
             env['res.partner'].browse(self.partner_id).unlink()
 
-    def key_row_version(self):
-        with self.registry.cursor() as cr:
-            cr.execute("SELECT xmin::text FROM mautomate_api_key WHERE id = %s", [self.key_id])
-            return cr.fetchone()[0]
-
-    def test_parallel_posts_with_one_key(self):
+    def post_in_parallel(self, trials=5):
+        """ 4 clients post 3 events each of one contact at the same instant, `trials` times; no request is retried. """
         url = f'http://{HOST}:{config["http_port"]}{API}'
         barrier = threading.Barrier(4)
 
@@ -213,14 +209,46 @@ class TestEventApiConcurrency(TransactionCase):
             barrier.wait(timeout=30)
             return requests.post(url, data=body, headers={'Authorization': f'Bearer {self.token}'}, timeout=60)
 
-        key_version = self.key_row_version()
         # Odoo logs each request it retries after a serialization failure here (at 20: Odoo renames level 25 'INFO').
         with self.assertNoLogs('odoo.service.model', logging.INFO), ThreadPoolExecutor(4) as pool:
-            for _trial in range(5):
+            for _trial in range(trials):
                 responses = list(pool.map(post, range(4)))
                 self.assertEqual([response.status_code for response in responses], [201] * 4, [r.text for r in responses])
-        self.assertEqual(self.key_row_version(), key_version, "requests never write the key's row")
+
+    def row_version(self, table, record_id):
+        with self.registry.cursor() as cr:
+            cr.execute(SQL("SELECT xmin::text FROM %s WHERE id = %s", SQL.identifier(table), record_id))
+            return cr.fetchone()[0]
+
+    def test_parallel_posts_with_one_key(self):
+        key_version = self.row_version('mautomate_api_key', self.key_id)
+        self.post_in_parallel()
+        self.assertEqual(self.row_version('mautomate_api_key', self.key_id), key_version, "requests never write the key's row")
         with self.registry.cursor() as cr:
             key = api.Environment(cr, SUPERUSER_ID, {})['mautomate.api.key'].browse(self.key_id)
             self.assertEqual(key.event_count, 60)
             self.assertTrue(key.last_used_at)
+
+    def test_parallel_scored_events_of_one_contact_never_wait_for_each_other(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            rule = env['mautomate.score.rule'].create({'name': 'Ordered', 'rule_type': 'behaviour', 'event_type': 'custom',
+                                                       'name_pattern': 'Order *', 'points': 10})
+            env['ir.config_parameter'].set_param('mautomate_marketing.score_half_life', 0)
+            rule_id = rule.id
+        self.addCleanup(self._delete_rule, rule_id)
+        partner_version = self.row_version('res_partner', self.partner_id)
+        self.post_in_parallel(trials=3)
+        self.assertEqual(self.row_version('res_partner', self.partner_id), partner_version, "requests never write the contact")
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(env['mautomate.score.entry'].search_count([('partner_id', '=', self.partner_id)]), 36)
+            env['mautomate.scoring']._cron_refresh_queue()
+            self.assertEqual(env['res.partner'].browse(self.partner_id).mautomate_score, 360)
+
+    def _delete_rule(self, rule_id):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env['mautomate.score.rule'].browse(rule_id).unlink()
+            env['ir.config_parameter'].set_param('mautomate_marketing.score_half_life', 30)
+            cr.execute("DELETE FROM mautomate_score_queue WHERE partner_id = %s", [self.partner_id])
