@@ -54,51 +54,65 @@ INGEST_COLUMNS = {
 
 # Static parts are our own column names and types; values and uid are passed as SQL parameters.
 _INGEST_COLUMN_LIST = ', '.join(f'"{column}"' for column in INGEST_COLUMNS)
-_INGEST_SELECTED = ', '.join(
-    'visitor.id' if column == 'visitor_id' else 'contact.id' if column == 'partner_id' else f'v."{column}"'
+_INGEST_VALUES = ', '.join(
+    'v_visitor' if column == 'visitor_id' else 'v_contact' if column == 'partner_id' else f'p_{column}'
     for column in INGEST_COLUMNS
 )
-# One event in: resolve the visitor (by id or Odoo's access token) and the contact (given, the visitor's, else the
-# one the browser was last seen as), drop opted-out and blacklisted contacts. PL/pgSQL keeps the INSERT's
-# generic plan for the connection: planning it anew for every page view cost more than running it.
+# One event in: its visitor (by id, else by Odoo's access token), its contact (given, else the visitor's, else the
+# one its browser was last seen as); events of opted-out and blacklisted contacts are dropped. Odoo resets a pooled
+# connection (DISCARD ALL) each time a request borrows it, which drops every cached plan: each request plans the
+# statements it runs anew. So each step is a simple statement, planned only when its branch runs (an anonymous
+# page view never plans the contact check), rather than one INSERT joining four tables.
 INGEST_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION mautomate_event_ingest(
     {', '.join(f'p_{column} {sql_type}' for column, sql_type in INGEST_COLUMNS.items())},
     p_visitor_token varchar, p_uid int4) RETURNS int4 LANGUAGE plpgsql VOLATILE
     SET plan_cache_mode = force_generic_plan AS $function$
 DECLARE
-    event_id int4;
+    v_visitor int4;
+    v_contact int4;
+    v_refused bool;
+    v_event int4;
 BEGIN
+    IF p_visitor_id IS NOT NULL THEN
+        SELECT id, partner_id INTO v_visitor, v_contact FROM website_visitor WHERE id = p_visitor_id;
+    END IF;
+    IF v_visitor IS NULL AND p_visitor_token IS NOT NULL THEN
+        SELECT id, partner_id INTO v_visitor, v_contact FROM website_visitor WHERE access_token = p_visitor_token;
+    END IF;
+    v_contact := COALESCE(p_partner_id, v_contact);
+    IF v_contact IS NULL AND p_anonymous_id IS NOT NULL THEN
+        SELECT known.partner_id INTO v_contact FROM mautomate_event known
+         WHERE known.anonymous_id = p_anonymous_id AND known.partner_id IS NOT NULL
+      ORDER BY known.id DESC LIMIT 1;
+    END IF;
+    IF v_contact IS NOT NULL THEN
+        -- An unknown contact id stores no contact.
+        SELECT contact.id, COALESCE(contact.mautomate_no_tracking, FALSE) OR EXISTS(
+                   SELECT 1 FROM mail_blacklist blacklist WHERE blacklist.active AND blacklist.email = contact.email_normalized)
+          INTO v_contact, v_refused
+          FROM res_partner contact WHERE contact.id = v_contact;
+        IF v_refused THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     INSERT INTO mautomate_event ({_INGEST_COLUMN_LIST}, create_uid, write_uid, create_date, write_date)
-    SELECT {_INGEST_SELECTED}, p_uid, p_uid, now() at time zone 'UTC', now() at time zone 'UTC'
-      FROM (SELECT {', '.join(f'p_{column} AS "{column}"' for column in INGEST_COLUMNS)},
-                   p_visitor_token AS visitor_token) AS v
- LEFT JOIN LATERAL (
-           SELECT id, partner_id FROM website_visitor WHERE id = v.visitor_id
-            UNION ALL
-           SELECT id, partner_id FROM website_visitor WHERE access_token = v.visitor_token
-           LIMIT 1) visitor ON TRUE
- LEFT JOIN res_partner contact ON contact.id = COALESCE(
-           v.partner_id,
-           visitor.partner_id,
-           (SELECT known.partner_id FROM mautomate_event known
-             WHERE known.anonymous_id = v.anonymous_id AND known.partner_id IS NOT NULL
-          ORDER BY known.id DESC LIMIT 1))
-     WHERE contact.id IS NULL OR NOT (
-           COALESCE(contact.mautomate_no_tracking, FALSE)
-           OR EXISTS(SELECT 1 FROM mail_blacklist blacklist
-                      WHERE blacklist.active AND blacklist.email = contact.email_normalized))
- RETURNING id INTO event_id;
-    RETURN event_id;
+    VALUES ({_INGEST_VALUES}, p_uid, p_uid, now() at time zone 'UTC', now() at time zone 'UTC')
+    RETURNING id INTO v_event;
+    RETURN v_event;
 END
 $function$
 """
+_INGEST_ARGUMENTS = ', '.join(f'%s::{sql_type}' for sql_type in INGEST_COLUMNS.values())
+# One event: a plain call, the values as parameters (the visitor token, then the uid, last).
+INGEST_CALL = f"SELECT mautomate_event_ingest({_INGEST_ARGUMENTS}, %s::varchar, %s)"
 # A batch is one statement: the function for each row, in order; dropped events give NULL.
 INGEST_QUERY = f"""
     SELECT mautomate_event_ingest({', '.join(f'v."{column}"::{sql_type}' for column, sql_type in INGEST_COLUMNS.items())},
                                   v.visitor_token::varchar, %(uid)s)
       FROM (VALUES %(rows)s) AS v({_INGEST_COLUMN_LIST}, visitor_token)
 """
+INGEST_ROW = f"({', '.join(['%s'] * (len(INGEST_COLUMNS) + 1))})"
 
 
 class MautomateEvent(models.Model):
@@ -223,14 +237,20 @@ class MautomateEvent(models.Model):
         """
         if not vals_list:
             return self.browse()
-        self.env['res.partner'].flush_model(['mautomate_no_tracking', 'email_normalized'])
-        self.env['mail.blacklist'].flush_model(['email', 'active'])
-        self.flush_model()
-        query = SQL(
-            INGEST_QUERY,
-            uid=self.env.uid,
-            rows=SQL(', ').join(SQL('(%s)', SQL(', ').join(self._ingest_row(vals))) for vals in vals_list),
-        )
+        # What the statement reads must be in the database: pending ORM changes of contacts, the
+        # blacklist and events (none, most of the time: then even asking each model costs more).
+        if self.env.cache.get_dirty_fields() or self.env.fields_to_compute():
+            self.env['res.partner'].flush_model(['mautomate_no_tracking', 'email_normalized'])
+            self.env['mail.blacklist'].flush_model(['email', 'active'])
+            self.flush_model()
+        # The public user (website visitors, beacons, API calls) created nothing: its events name no
+        # user, which spares each of them two foreign-key checks, each locking that user's row.
+        uid = None if self.env.user._is_public() else self.env.uid
+        if len(vals_list) == 1:
+            query = SQL(INGEST_CALL, *self._ingest_row(vals_list[0]), uid)
+        else:
+            query = SQL(INGEST_QUERY, uid=uid,
+                        rows=SQL(', ').join(SQL(INGEST_ROW, *self._ingest_row(vals)) for vals in vals_list))
         if savepoint:
             query = SQL('SAVEPOINT %s; %s', SQL.identifier(savepoint), query)
         try:
@@ -239,12 +259,13 @@ class MautomateEvent(models.Model):
             if savepoint:
                 self.env.cr.execute(SQL('ROLLBACK TO SAVEPOINT %s', SQL.identifier(savepoint)))
             raise
-        self.invalidate_model()
+        # New rows only: nothing cached is stale.
         self.env['mautomate.scoring']._score_new_events(event_ids, {vals.get('event_type') for vals in vals_list})
         return self.browse(event_ids)
 
     @api.model
     def _ingest_row(self, vals):
+        """ The values of one event, in INGEST_COLUMNS order, then its visitor token. """
         row = []
         for column in INGEST_COLUMNS:
             value = vals.get(column)
@@ -259,8 +280,8 @@ class MautomateEvent(models.Model):
             elif column == 'payload' and value is not None:
                 value = json.dumps(value)
             # An ORM-style False or '' means no value; 0 stays 0.
-            row.append(SQL('%s', None if value is False or value == '' else value))
-        row.append(SQL('%s', vals.get('visitor_token')))
+            row.append(None if value is False or value == '' else value)
+        row.append(vals.get('visitor_token') or None)
         return row
 
     @api.model

@@ -49,15 +49,37 @@ class WebsiteVisitor(models.Model):
         return (headers.get('DNT') == '1' or headers.get('Sec-GPC') == '1'
                 or (request.website.cookies_bar and not request.env['ir.http']._is_allowed_cookie('optional')))
 
-    def _mautomate_request_is_internal(self):
+    def _mautomate_request_user_kind(self):
+        """ 'public', 'portal' or 'internal': who makes the current request. A page view asks it
+        several times; it is worked out once per request and user. """
         user = request.env.user
-        return not user._is_public() and not user.share
+        known = getattr(request, '_mautomate_user_kind', None)
+        if isinstance(known, tuple) and known[0] == user.id:
+            return known[1]
+        kind = 'public' if user._is_public() else 'portal' if user.share else 'internal'
+        request._mautomate_user_kind = (user.id, kind)
+        return kind
+
+    def _mautomate_request_is_internal(self):
+        return self._mautomate_request_user_kind() == 'internal'
+
+    def _get_visitor_from_request(self, force_create=False, force_track_values=None):
+        visitor = super()._get_visitor_from_request(force_create=force_create, force_track_values=force_track_values)
+        if visitor and request:
+            # Website's own tracking found or created it earlier in this request: the page view names it by id.
+            request._mautomate_visitor = (request.env.uid, visitor.id)
+        return visitor
+
+    def _mautomate_request_visitor_id(self):
+        """ Id of the request's website visitor when this request already looked it up, else None. """
+        known = getattr(request, '_mautomate_visitor', None)
+        return known[1] if isinstance(known, tuple) and known[0] == request.env.uid else None
 
     def _mautomate_tracking_excluded(self):
         """ Requests the company's own people make: logged-in internal users (unless Settings track
         them) and the excluded IP addresses. """
-        params = self.env['ir.config_parameter'].sudo()
-        if self._mautomate_request_is_internal() and not params.get_param('mautomate_marketing.track_internal_users'):
+        if self._mautomate_request_is_internal() and not self.env['ir.config_parameter'].sudo().get_param(
+                'mautomate_marketing.track_internal_users'):
             return True
         return self._mautomate_ip_excluded(request.httprequest.remote_addr, self._mautomate_excluded_ips())
 
@@ -117,23 +139,31 @@ class WebsiteVisitor(models.Model):
         """ Log the page view of the current request, giving the browser its durable cookie.
 
         The event links to Odoo's visitor of this request where website created one (tracked
-        pages, forms, logins), found by its access token in the same INSERT. Internal users (when
-        tracked) carry no Browser ID, so that their browser never names an anonymous visitor.
+        pages, forms, logins): by the id website's tracking just upserted, else by its access
+        token in the INSERT. Internal users (when tracked) carry no Browser ID, so that their
+        browser never names an anonymous visitor.
         """
-        user = request.env.user
-        internal = self._mautomate_request_is_internal()
+        kind = self._mautomate_request_user_kind()
+        internal = kind == 'internal'
         browser_id = None if internal else self._mautomate_ensure_browser_id(response)
+        visitor_id = None if internal else self._mautomate_request_visitor_id()
+        Event = self.env['mautomate.event'].sudo()
         main_object = (getattr(response, 'qcontext', None) or {}).get('main_object')
-        main_object = main_object.sudo() if isinstance(main_object, models.BaseModel) and len(main_object) == 1 else None
-        related = main_object if main_object and main_object._name not in ('ir.ui.view', 'website.page') else None
-        self.env['mautomate.event'].sudo()._ingest([{
+        main_object = main_object.with_env(Event.env) if isinstance(main_object, models.BaseModel) and len(main_object) == 1 else None
+        if main_object and main_object._name in ('ir.ui.view', 'website.page'):
+            # A page: its view's name, read as stored (a page inherits it, which costs a related field's compute).
+            name, related = (main_object.view_id if main_object._name == 'website.page' else main_object).name, None
+        else:
+            name, related = main_object.display_name if main_object else None, main_object
+        Event._ingest([{
             'event_type': 'page_view',
             'source': 'website',
-            'name': (main_object.display_name if main_object else None) or request.httprequest.path,
+            'name': name or request.httprequest.path,
             'url': request.httprequest.url,
-            'visitor_token': None if internal else self._get_access_token(),
+            'visitor_id': visitor_id,
+            'visitor_token': None if internal or visitor_id else self._get_access_token(),
             'anonymous_id': browser_id,
-            'partner_id': None if user._is_public() else user.partner_id.id,
+            'partner_id': None if kind == 'public' else request.env.user.partner_id.id,
             'res_model': related._name if related else None,
             'res_id': related.id if related else None,
             **self._mautomate_utm_values(),
