@@ -1,5 +1,6 @@
 import logging
 from collections import defaultdict, deque
+from contextlib import contextmanager
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -8,6 +9,8 @@ from psycopg2 import OperationalError
 from odoo import api, fields, models, modules
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
+
+from .mautomate_event import EVENT_TYPES
 
 _logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ _CANDIDATES = f"""
     )
     SELECT r.id, e.id, e.partner_id, e.lead_id, e.occurred_at, r.points, r.max_total, r.max_period, r.period_days
       FROM mautomate_event e
-      JOIN rule r ON (r.event_type IS NULL OR r.event_type = e.event_type)
+      JOIN rule r ON r.event_type = e.event_type
        AND (r.url_like IS NULL OR (CASE WHEN r.url_full THEN e.url ELSE {_PATH_QUERY} END) ILIKE r.url_like
             OR (NOT r.url_full AND split_part({_PATH_QUERY}, '?', 1) ILIKE r.url_like))
        AND (r.name_like IS NULL OR e.name ILIKE r.name_like)
@@ -118,7 +121,7 @@ class MautomateScoring(models.AbstractModel):
         try:
             with self.env.cr.savepoint(flush=False):
                 events = SQL("e.id = ANY(%s)", list(event_ids))
-                partners, leads = self._score_events(events) if may_award else (set(), set())
+                partners, leads = self._score_events(events, self._rules_of_types(types)) if may_award else (set(), set())
                 if may_move:
                     self.env.cr.execute(SQL("SELECT e.partner_id, e.lead_id FROM mautomate_event e WHERE %s AND e.event_type <> ALL(%s)",
                                             events, list(NO_STAGE_EVENT_TYPES)))
@@ -157,15 +160,27 @@ class MautomateScoring(models.AbstractModel):
         return partners, leads
 
     @api.model
+    def _rules_of_types(self, types):
+        """ Active behaviour rules that may award events of these types (all of them when None): a page view
+        is not matched against e-mail rules. """
+        domain = [('rule_type', '=', 'behaviour')]
+        if types is not None:
+            domain += ['|', ('event_type', '=', False), ('event_type', 'in', [event_type for event_type in types if event_type])]
+        return self.env['mautomate.score.rule'].sudo().search(domain)
+
+    @api.model
     def _rule_values(self, rules):
         rows = []
         for rule in rules:
             url_like, url_full = rule._url_like()
             name_like = rule.name_pattern and self.env['mautomate.score.rule']._glob_to_like(rule.name_pattern.strip())
-            rows.append(SQL(
+            # A rule of any event type is a row per type: rules then join events on an equality (a hash join),
+            # instead of every rule being tested against every event.
+            rows.extend(SQL(
                 "(%s::int4, %s::varchar, %s::varchar, %s::bool, %s::varchar, %s::int4, %s::float8, %s::int4, %s::int4, %s::int4, %s::int4)",
-                rule.id, rule.event_type or None, url_like, url_full, name_like or None, rule.campaign_id.id or None,
-                rule.min_value or None, rule.points, rule.max_per_contact, rule.max_per_period, rule.period_days))
+                rule.id, event_type, url_like, url_full, name_like or None, rule.campaign_id.id or None,
+                rule.min_value or None, rule.points, rule.max_per_contact, rule.max_per_period, rule.period_days)
+                for event_type in ([rule.event_type] if rule.event_type else [key for key, _label in EVENT_TYPES]))
         return SQL(', ').join(rows)
 
     @api.model
@@ -265,19 +280,21 @@ class MautomateScoring(models.AbstractModel):
         self.env['crm.lead'].flush_model()
         self.env['mautomate.score.entry'].flush_model()
         changes = []
-        if partner_ids:
-            fit_scores = self._compute_fit(partner_ids) if fit else None
-            changes += [('res.partner', *row) for row in self._update_partners(params, partner_ids, fit_scores)]
-            # The leads of these contacts: theirs, and those with their e-mail.
-            self.env.cr.execute(SQL("""
-                SELECT id FROM crm_lead WHERE partner_id = ANY(%(ids)s)
-                 UNION
-                SELECT l.id FROM crm_lead l JOIN res_partner p ON p.email_normalized = l.email_normalized
-                 WHERE p.id = ANY(%(ids)s)
-            """, ids=partner_ids))
-            lead_ids |= {row[0] for row in self.env.cr.fetchall()}
+        fit_scores = self._compute_fit(partner_ids) if partner_ids and fit else None
+        with self._without_jit():
+            if partner_ids:
+                changes += [('res.partner', *row) for row in self._update_partners(params, partner_ids, fit_scores)]
+                # The leads of these contacts: theirs, and those with their e-mail.
+                self.env.cr.execute(SQL("""
+                    SELECT id FROM crm_lead WHERE partner_id = ANY(%(ids)s)
+                     UNION
+                    SELECT l.id FROM crm_lead l JOIN res_partner p ON p.email_normalized = l.email_normalized
+                     WHERE p.id = ANY(%(ids)s)
+                """, ids=partner_ids))
+                lead_ids |= {row[0] for row in self.env.cr.fetchall()}
+            if lead_ids:
+                changes += [('crm.lead', *row) for row in self._update_leads(params, sorted(lead_ids))]
         if lead_ids:
-            changes += [('crm.lead', *row) for row in self._update_leads(params, sorted(lead_ids))]
             # New behaviour moves the predicted probability too.
             self.env['crm.lead'].browse(sorted(lead_ids))._mautomate_predict_probability()
         self.env['res.partner'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
@@ -296,7 +313,16 @@ class MautomateScoring(models.AbstractModel):
         self.env.cr.execute(SQL("""
             INSERT INTO mautomate_score_queue (partner_id, lead_id, fit) SELECT *, %s FROM unnest(%s::int4[], %s::int4[])
         """, fit, [row[0] for row in rows], [row[1] for row in rows]))
-        self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()._trigger()
+        cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()
+        # Waking the cron workers (NOTIFY in a transaction of its own, after the commit) costs a request about
+        # 10 ms: only when no trigger already waits. A waiting trigger's creator has woken them, and a trigger
+        # made while the cron runs outlives that run, so the cron runs again for these rows.
+        self.env.cr.execute(SQL("SELECT 1 FROM ir_cron_trigger WHERE cron_id = %s AND call_at <= now() at time zone 'UTC' LIMIT 1",
+                                cron.id))
+        if self.env.cr.fetchone():
+            self.env['ir.cron.trigger'].sudo().create({'cron_id': cron.id, 'call_at': fields.Datetime.now()})
+        else:
+            cron._trigger()
 
     @api.model
     def _cron_refresh_queue(self, batch_size=2000, max_batches=50):
@@ -359,7 +385,7 @@ class MautomateScoring(models.AbstractModel):
                     customer=STAGE_RANK['customer'], opportunity=STAGE_RANK['opportunity'], lead=STAGE_RANK['lead'],
                     subscriber=STAGE_RANK['subscriber'])
         self.env.cr.execute(SQL("""
-            WITH computed AS (
+            WITH computed AS MATERIALIZED (
                 SELECT p.id, p.mautomate_stage AS old_stage, round(%(score)s::numeric, 2)::float8 AS score,
                        COALESCE(f.fit, p.mautomate_fit_score, 0) AS fit, %(facts)s AS facts
                   FROM %(fit_values)s AS f(id, fit)
@@ -394,7 +420,7 @@ class MautomateScoring(models.AbstractModel):
                  UNION
                 SELECT l.id, p.id FROM crm_lead l JOIN res_partner p ON p.email_normalized = l.email_normalized
                  WHERE l.id = ANY(%(ids)s) AND l.email_normalized IS NOT NULL
-            ), computed AS (
+            ), computed AS MATERIALIZED (
                 SELECT l.id, l.mautomate_stage AS old_stage,
                        round(COALESCE((SELECT sum(%(decayed)s) FROM mautomate_score_entry x
                                         WHERE x.lead_id = l.id
@@ -526,9 +552,9 @@ class MautomateScoring(models.AbstractModel):
         fit move scores even without new events. """
         done = 0
         Rule = self.env['mautomate.score.rule'].sudo().with_context(active_test=False)
-        for rule in Rule.search([('needs_rebuild', '=', True)]):
-            self._rebuild_rule(rule, auto_commit)
-            done += 1
+        if rules := Rule.search([('needs_rebuild', '=', True)]):
+            self._rebuild_rules(rules, auto_commit)
+            done += len(rules)
         fit_rules = bool(Rule.search_count([('rule_type', '=', 'fit'), ('active', '=', True)], limit=1))
         self.env.cr.execute("""
             SELECT id FROM res_partner WHERE mautomate_grade IS NOT NULL OR mautomate_stage IS NOT NULL
@@ -568,17 +594,34 @@ class MautomateScoring(models.AbstractModel):
     @api.model
     def _rebuild_rule(self, rule, auto_commit=False, batch_size=200000):
         """ Award a changed rule anew over the whole log, in committed batches of events. """
-        self.env.cr.execute("DELETE FROM mautomate_score_entry WHERE rule_id = %s", [rule.id])
-        if rule.active and rule.rule_type == 'behaviour':
+        self._rebuild_rules(rule, auto_commit, batch_size)
+
+    @api.model
+    def _rebuild_rules(self, rules, auto_commit=False, batch_size=200000):
+        """ Award changed rules anew over the whole log, in committed batches of events: all of them in one
+        pass over each batch (one scan of the log, not one per rule). """
+        self.env.cr.execute("DELETE FROM mautomate_score_entry WHERE rule_id = ANY(%s)", [rules.ids])
+        if behaviour := rules.filtered(lambda rule: rule.active and rule.rule_type == 'behaviour'):
             self.env.cr.execute("SELECT min(id), max(id) FROM mautomate_event")
             low, high = self.env.cr.fetchone()
             for start in range(low or 0, (high or 0) + 1, batch_size):
-                self._score_events(SQL("e.id >= %s AND e.id < %s", start, start + batch_size), rules=rule)
+                with self._without_jit():
+                    self._score_events(SQL("e.id >= %s AND e.id < %s", start, start + batch_size), rules=behaviour)
                 if auto_commit:
                     self.env.cr.commit()  # pylint: disable=invalid-commit
-        rule.needs_rebuild = False
+        rules.needs_rebuild = False
         if auto_commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @contextmanager
+    def _without_jit(self):
+        """ The planner overestimates the set-based statements of the scoring (correlated subqueries, pattern
+        joins): JIT compiling them costs about a second a statement, more than running them. Off inside, then
+        as before (a transaction-local setting). """
+        self.env.cr.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+        jit = self.env.cr.fetchone()[0]
+        yield
+        self.env.cr.execute("SELECT set_config('jit', %s, true)", [jit])
 
     @api.model
     def _trigger_recompute(self):
