@@ -241,6 +241,7 @@ class MautomateEvent(models.Model):
             raise
         self.invalidate_model()
         self.env['mautomate.scoring']._score_new_events(event_ids, {vals.get('event_type') for vals in vals_list})
+        self.env['mautomate.flow']._enroll_from_events(event_ids, {vals.get('event_type') for vals in vals_list})
         return self.browse(event_ids)
 
     @api.model
