@@ -17,6 +17,7 @@
         'views/mautomate_api_key_views.xml',
         'views/mautomate_score_rule_views.xml',
         'views/mautomate_score_entry_views.xml',
+        'views/mautomate_flow_views.xml',
         'views/res_partner_views.xml',
         'views/crm_lead_views.xml',
         'views/res_config_settings_views.xml',
