@@ -28,6 +28,7 @@
         'demo/mautomate_event_demo.xml',
         'demo/mautomate_scoring_demo.xml',
         'demo/mautomate_predictive_demo.xml',
+        'demo/mautomate_flow_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [
