@@ -201,6 +201,9 @@ class MautomateFlowStep(models.Model):
             to_send -= round_traces
             mails = template.send_mail_batch(list(seen), email_values={'mailing_id': mailing.id})
             mail_by_partner = {mail.res_id: mail for mail in mails}
+            for mail in mails.filtered(lambda mail: not mail.email_to and not mail.recipient_ids):
+                # A template without recipients: the mail goes to its contact.
+                mail.recipient_ids = [(4, mail.res_id)]
             self.env['mailing.trace'].sudo().create([{
                 'trace_type': 'mail',
                 'mail_mail_id': mail_by_partner[trace.participant_id.partner_id.id].id,
