@@ -4,12 +4,13 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from freezegun import freeze_time
+from lxml import etree
 
 from odoo import SUPERUSER_ID, api, fields
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.registry import DummyRLock, Registry
 from odoo.service.model import retrying
-from odoo.tests import tagged
+from odoo.tests import common, tagged, users
 from odoo.tools import mute_logger
 
 from ..models.mautomate_flow_step import MautomateFlowStep
@@ -433,3 +434,51 @@ class TestFlowEngineConcurrency(FlowCase):
             cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = (SELECT res_id FROM ir_model_data WHERE module = "
                        "'mautomate_marketing' AND name = 'ir_cron_mautomate_flow_engine')")
         self.registry.clear_cache()
+
+
+@tagged('post_install', '-at_install', 'security')
+class TestFlowAccess(FlowCase):
+    """ Marketing users read flows, managers edit and run them, sales reps read who is in which flow. """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.env(context={**cls.env.context, 'no_reset_password': True})
+        common.new_test_user(env, 'flow_marketing_user', groups='mautomate_marketing.group_mautomate_user')
+        common.new_test_user(env, 'flow_marketing_manager', groups='mautomate_marketing.group_mautomate_manager')
+        common.new_test_user(env, 'flow_salesman', groups='sales_team.group_sale_salesman')
+        cls.flow = cls.env.ref('mautomate_marketing.mautomate_flow_demo_parcel_delivered')
+        cls.flow.action_enroll([cls.partner.id])
+
+    def open_form(self, record):
+        """ What the web client does to show the record's form. """
+        model = self.env[record._name]
+        arch = model.get_views([(False, 'form')])['views']['form']['arch']
+        top_level = [node.get('name') for node in etree.fromstring(arch).iter('field')
+                     if not any(parent.tag == 'field' for parent in node.iterancestors())]
+        return model.browse(record.id).web_read({name: {} for name in top_level})[0]
+
+    @users('flow_marketing_user')
+    def test_marketing_user_reads_flows(self):
+        self.assertEqual(self.open_form(self.flow)['state'], 'running')
+        self.open_form(self.flow.step_ids[0])
+        self.open_form(self.flow.participant_ids)
+        self.assertTrue(self.env['mautomate.flow.trace'].search([('flow_id', '=', self.flow.id)]))
+        with self.assertRaises(AccessError):
+            self.env['mautomate.flow'].browse(self.flow.id).action_pause()
+
+    @users('flow_marketing_manager')
+    def test_marketing_manager_runs_flows(self):
+        flow = self.env['mautomate.flow'].browse(self.flow.id)
+        flow.action_pause()
+        self.assertEqual(flow.state, 'paused')
+        flow.action_start()
+        self.assertEqual(flow.state, 'running')
+        self.open_form(flow)
+
+    @users('flow_salesman')
+    def test_salesman_reads_participants(self):
+        participants = self.env['mautomate.flow.participant'].search([('partner_id', '=', self.partner.id)])
+        self.assertEqual(participants.flow_id.sudo(), self.flow)
+        with self.assertRaises(AccessError):
+            self.env['mautomate.flow'].browse(self.flow.id).name  # noqa: B018
