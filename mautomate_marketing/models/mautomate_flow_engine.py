@@ -88,6 +88,9 @@ class MautomateFlowEngine(models.AbstractModel):
         """ Take up to `batch_size` due traces of running flows, locked, and run them. Returns how many. """
         for model in ('mautomate.flow.trace', 'mautomate.flow.participant', 'mautomate.flow', 'mautomate.flow.step'):
             self.env[model].flush_model()
+        # Traces and participants change in SQL: read them afresh.
+        self.env['mautomate.flow.trace'].invalidate_model()
+        self.env['mautomate.flow.participant'].invalidate_model()
         self.env.cr.execute(SQL("""
             SELECT t.id FROM mautomate_flow_trace t
               JOIN mautomate_flow_participant p ON p.id = t.participant_id
