@@ -192,12 +192,15 @@ class MautomateFlow(models.Model):
         for model in ('mautomate.flow.participant', 'mautomate.flow.step', 'mautomate.flow.trace'):
             self.env[model].flush_model()
         self.env.cr.execute(SQL("""
-            INSERT INTO mautomate_flow_participant (flow_id, partner_id, lead_id, state, create_uid, write_uid, create_date, write_date)
-            SELECT %(flow)s, v.partner_id, v.lead_id, 'running', %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+            INSERT INTO mautomate_flow_participant (flow_id, partner_id, lead_id, state, exclusive,
+                                                    create_uid, write_uid, create_date, write_date)
+            SELECT %(flow)s, v.partner_id, v.lead_id, 'running', %(exclusive)s,
+                   %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
               FROM unnest(%(partners)s::int4[], %(leads)s::int4[]) AS v(partner_id, lead_id)
              WHERE %(policy)s
+                ON CONFLICT (flow_id, partner_id) WHERE state = 'running' AND exclusive DO NOTHING
          RETURNING id
-        """, flow=self.id, uid=self.env.uid, partners=partner_ids,
+        """, flow=self.id, uid=self.env.uid, partners=partner_ids, exclusive=self.reentry != 'always',
             leads=[lead_by_partner.get(partner_id) or None for partner_id in partner_ids], policy=policy))
         participants = Participant.browse([row[0] for row in self.env.cr.fetchall()])
         if participants:

@@ -23,6 +23,15 @@ class MautomateFlowParticipant(models.Model):
                               help="The lead whose event enrolled the contact, if any.")
     state = fields.Selection(PARTICIPANT_STATES, required=True, default='running', readonly=True, index=True)
     trace_ids = fields.One2many('mautomate.flow.trace', 'participant_id', 'Steps', readonly=True)
+    exclusive = fields.Boolean(readonly=True, help="Entered under a re-entry policy other than every time: the contact "
+                                                   "cannot be in the flow twice at once.")
+
+    def init(self):
+        # Two triggers of one contact at once cannot both enrol it where it may be in the flow only once at a time.
+        self.env.cr.execute("""
+            CREATE UNIQUE INDEX IF NOT EXISTS mautomate_flow_participant_running_uniq
+                ON mautomate_flow_participant (flow_id, partner_id) WHERE state = 'running' AND exclusive
+        """)
 
     def _finish(self, state, reason):
         """ Take running participants out of their flow (set-based): their pending steps are skipped with `reason`. """

@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 from freezegun import freeze_time
 from lxml import etree
+from psycopg2 import IntegrityError
 
 from odoo import SUPERUSER_ID, api, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -263,6 +264,10 @@ class TestFlows(FlowCase):
             self.ingest(event_type='form_submit', partner_id=outsider.id)
         self.assertEqual(flow.participant_ids.partner_id, self.partner)
         self.assertEqual(len(flow.participant_ids), 1, "once: a contact enters once")
+        # Two triggers at once (neither sees the other's participant): the database keeps one.
+        with self.assertRaises(IntegrityError), mute_logger('odoo.sql_db'), self.env.cr.savepoint():
+            self.env.cr.execute("INSERT INTO mautomate_flow_participant (flow_id, partner_id, state, exclusive) "
+                                "VALUES (%s, %s, 'running', TRUE)", [flow.id, self.partner.id])
         flow.reentry = 'always'
         self.ingest(event_type='form_submit', partner_id=self.partner.id)
         self.assertEqual(len(flow.participant_ids), 2)
