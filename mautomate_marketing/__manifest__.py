@@ -18,6 +18,7 @@
         'views/mautomate_score_rule_views.xml',
         'views/mautomate_score_entry_views.xml',
         'views/mautomate_flow_views.xml',
+        'views/mautomate_flow_enroll_views.xml',
         'views/res_partner_views.xml',
         'views/crm_lead_views.xml',
         'views/res_config_settings_views.xml',

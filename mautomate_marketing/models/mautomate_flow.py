@@ -155,6 +155,7 @@ class MautomateFlow(models.Model):
         """ Enrol these contacts (manual enrolment), following the audience and re-entry policy. Returns the
         new participants. """
         self.ensure_one()
+        self.check_access('write')
         if self.state != 'running':
             raise UserError(self.env._("Start flow %s before enrolling contacts.", self.name))
         return self._enroll(dict.fromkeys(partner_ids))

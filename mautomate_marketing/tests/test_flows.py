@@ -471,6 +471,8 @@ class TestFlowAccess(FlowCase):
         self.assertTrue(self.env['mautomate.flow.trace'].search([('flow_id', '=', self.flow.id)]))
         with self.assertRaises(AccessError):
             self.env['mautomate.flow'].browse(self.flow.id).action_pause()
+        with self.assertRaises(AccessError):
+            self.env['mautomate.flow'].browse(self.flow.id).action_enroll([self.bob.id])
 
     @users('flow_marketing_manager')
     def test_marketing_manager_runs_flows(self):
@@ -480,6 +482,21 @@ class TestFlowAccess(FlowCase):
         flow.action_start()
         self.assertEqual(flow.state, 'running')
         self.open_form(flow)
+
+    @users('flow_marketing_manager')
+    def test_enrol_selected_contacts(self):
+        """ From the contact list: Action ‣ Enrol in a Flow. """
+        contacts = self.env['res.partner'].browse((self.partner | self.bob).ids)
+        wizard = self.env['mautomate.flow.enroll'].with_context(active_model='res.partner', active_ids=contacts.ids).create(
+            {'flow_id': self.flow.id})
+        self.assertEqual(wizard.partner_ids, contacts)
+        notification = wizard.action_enroll()
+        self.assertIn("2 contacts enrolled", notification['params']['message'], "the demo flow takes contacts every time")
+        self.assertEqual(self.env['mautomate.flow'].browse(self.flow.id).participant_ids.partner_id, contacts)
+        self.env['mautomate.flow'].browse(self.flow.id).sudo().reentry = 'once'
+        notification = wizard.action_enroll()
+        self.assertIn("0 contacts enrolled", notification['params']['message'])
+        self.assertIn("2 were not", notification['params']['message'])
 
     @users('flow_salesman')
     def test_salesman_reads_participants(self):
