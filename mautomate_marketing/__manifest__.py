@@ -17,6 +17,8 @@
         'views/mautomate_api_key_views.xml',
         'views/mautomate_score_rule_views.xml',
         'views/mautomate_score_entry_views.xml',
+        'views/mautomate_flow_views.xml',
+        'views/mautomate_flow_enroll_views.xml',
         'views/res_partner_views.xml',
         'views/crm_lead_views.xml',
         'views/res_config_settings_views.xml',
@@ -27,6 +29,7 @@
         'demo/mautomate_event_demo.xml',
         'demo/mautomate_scoring_demo.xml',
         'demo/mautomate_predictive_demo.xml',
+        'demo/mautomate_flow_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [

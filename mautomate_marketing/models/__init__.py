@@ -4,6 +4,12 @@ from . import link_tracker_click
 from . import mailing_trace
 from . import mautomate_api_key
 from . import mautomate_event
+from . import mautomate_flow
+from . import mautomate_flow_engine
+from . import mautomate_flow_participant
+from . import mautomate_flow_step
+from . import mautomate_flow_trace
+from . import mautomate_flow_trigger
 from . import mautomate_predictive_model
 from . import mautomate_score_entry
 from . import mautomate_score_queue

@@ -261,6 +261,7 @@ class MautomateEvent(models.Model):
             raise
         # New rows only: nothing cached is stale.
         self.env['mautomate.scoring']._score_new_events(event_ids, {vals.get('event_type') for vals in vals_list})
+        self.env['mautomate.flow']._enroll_from_events(event_ids, {vals.get('event_type') for vals in vals_list})
         return self.browse(event_ids)
 
     @api.model

@@ -2,6 +2,7 @@ from . import test_api
 from . import test_beacon
 from . import test_concurrency
 from . import test_event_log
+from . import test_flows
 from . import test_identify
 from . import test_identity
 from . import test_mail_events

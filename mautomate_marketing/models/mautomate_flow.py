@@ -1,0 +1,305 @@
+import logging
+from ast import literal_eval
+
+from psycopg2 import OperationalError
+
+from odoo import api, fields, models, tools
+from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+
+def parse_domain(text):
+    """ A domain stored as text: a list of conditions, normalised; raises ValueError or SyntaxError. """
+    domain = literal_eval(text or '[]')
+    if not isinstance(domain, (list, tuple)):
+        raise ValueError("a domain is a list of conditions")
+    return expression.normalize_domain(list(domain))
+
+
+class MautomateFlow(models.Model):
+    """ An automation flow: triggers enrol contacts, who then follow a graph of steps. """
+    _name = 'mautomate.flow'
+    _description = 'Automation Flow'
+    _order = 'id DESC'
+
+    name = fields.Char(required=True, translate=True)
+    active = fields.Boolean(default=True)
+    state = fields.Selection([('draft', 'Draft'), ('running', 'Running'), ('paused', 'Paused'), ('stopped', 'Stopped')],
+                             required=True, default='draft', readonly=True, copy=False)
+    target = fields.Selection([('partner', 'Contacts')], required=True, default='partner',
+                              help="Who follows the flow. Contacts: a lead's events enrol the lead's contact.")
+    user_id = fields.Many2one('res.users', 'Responsible', default=lambda self: self.env.user,
+                              help="Gets the activities of contacts without a salesperson.")
+    purpose = fields.Selection([('sell', 'Sell'), ('confirm', 'Confirm'), ('inform', 'Inform'), ('service', 'Service')],
+                               default='inform')
+    kpi_target = fields.Integer('Target Conversions', help="How many participants should reach the goal.")
+    domain = fields.Char('Audience', default='[]', help="Only contacts matching this domain are enrolled.")
+    goal_domain = fields.Char('Goal', help="A participant whose contact matches this domain leaves the flow as converted "
+                                           "before its next step.")
+    reentry = fields.Selection([('once', 'Once'), ('after', 'Again after some days'), ('always', 'Every time')],
+                               'Re-entry', required=True, default='once',
+                               help="Once: a contact enters the flow at most once.\n"
+                                    "Again after some days: a contact may enter again that many days after its last entry, "
+                                    "once its last run has ended.\n"
+                                    "Every time: every trigger enrols the contact again.")
+    reentry_days = fields.Integer('Re-entry After (days)', default=30)
+    trigger_ids = fields.One2many('mautomate.flow.trigger', 'flow_id', 'Triggers', copy=True)
+    step_ids = fields.One2many('mautomate.flow.step', 'flow_id', 'Steps')
+    participant_ids = fields.One2many('mautomate.flow.participant', 'flow_id', 'Participations')
+    participant_count = fields.Integer('Participants', compute='_compute_counts')
+    running_count = fields.Integer('In Progress', compute='_compute_counts')
+    converted_count = fields.Integer('Converted', compute='_compute_counts')
+
+    @api.depends('participant_ids.state')
+    def _compute_counts(self):
+        counts = {(flow.id, state): count for flow, state, count in self.env['mautomate.flow.participant']._read_group(
+            [('flow_id', 'in', self.ids)], ['flow_id', 'state'], ['__count'])}
+        for flow in self:
+            by_state = {state: counts.get((flow._origin.id, state), 0) for state in ('running', 'converted')}
+            flow.participant_count = sum(count for (flow_id, _state), count in counts.items() if flow_id == flow._origin.id)
+            flow.running_count = by_state['running']
+            flow.converted_count = by_state['converted']
+
+    @api.constrains('domain', 'goal_domain')
+    def _check_domains(self):
+        for flow in self:
+            for label, text in ((self.env._("audience"), flow.domain), (self.env._("goal"), flow.goal_domain)):
+                try:
+                    with self.env.cr.savepoint():
+                        self.env['res.partner'].search_count(parse_domain(text), limit=1)
+                except Exception as error:  # any parse or field error is the user's to fix
+                    raise ValidationError(self.env._("Flow %(flow)s: the %(what)s domain is not valid (%(error)s).",
+                                                     flow=flow.name, what=label, error=error)) from error
+
+    @api.constrains('reentry', 'reentry_days')
+    def _check_reentry(self):
+        for flow in self.filtered(lambda flow: flow.reentry == 'after' and flow.reentry_days <= 0):
+            raise ValidationError(self.env._("Flow %s: re-entry after some days needs a number of days.", flow.name))
+
+    # ------------------------------------------------------------
+    # CRUD: the ingest hook's cache follows flows and triggers
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        flows = super().create(vals_list)
+        self.env.registry.clear_cache()
+        return flows
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {'state', 'active', 'trigger_ids'} & set(vals):
+            self.env.registry.clear_cache()
+        return result
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_running(self):
+        if self.filtered(lambda flow: flow.state in ('running', 'paused')):
+            raise UserError(self.env._("Stop a flow before deleting it."))
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
+    # ------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------
+
+    def action_start(self):
+        for flow in self:
+            if flow.state == 'running':
+                continue
+            flow._check_startable()
+        self.filtered(lambda flow: flow.state != 'running').write({'state': 'running'})
+        self.env['mautomate.flow.engine']._wake()
+        return True
+
+    def action_pause(self):
+        """ A paused flow keeps its participants; their steps wait until the flow runs again. """
+        self.filtered(lambda flow: flow.state == 'running').write({'state': 'paused'})
+        return True
+
+    def action_stop(self):
+        """ A stopped flow takes no one anymore, and its participants' pending steps are cancelled. """
+        flows = self.filtered(lambda flow: flow.state in ('running', 'paused'))
+        if flows:
+            flows.write({'state': 'stopped'})
+            self.env['mautomate.flow.participant'].search(
+                [('flow_id', 'in', flows.ids), ('state', '=', 'running')])._finish('stopped', 'flow_stopped')
+        return True
+
+    def action_reset_to_draft(self):
+        self.filtered(lambda flow: flow.state == 'stopped').write({'state': 'draft'})
+        return True
+
+    def _check_startable(self):
+        self.ensure_one()
+        if not self.step_ids:
+            raise ValidationError(self.env._("Flow %s has no steps.", self.name))
+        if not self.step_ids.filtered(lambda step: not step.parent_ids):
+            raise ValidationError(self.env._("Flow %s has no first step (a step without parent).", self.name))
+        for step in self.step_ids.filtered(lambda step: step.kind == 'condition'):
+            branches = set(step.child_ids.mapped('branch'))
+            if not {'yes', 'no'} <= branches:
+                raise ValidationError(self.env._(
+                    "Step %(step)s of flow %(flow)s: a condition needs a step on its \"yes\" branch and one on its \"no\" branch.",
+                    step=step.name, flow=self.name))
+        self.step_ids._check_kind_settings()
+
+    def action_enroll(self, partner_ids):
+        """ Enrol these contacts (manual enrolment), following the audience and re-entry policy. Returns the
+        new participants. """
+        self.ensure_one()
+        self.check_access('write')
+        if self.state != 'running':
+            raise UserError(self.env._("Start flow %s before enrolling contacts.", self.name))
+        return self._enroll(dict.fromkeys(partner_ids))
+
+    def action_open_participants(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_flow_participant_action')
+        action.update({'domain': [('flow_id', '=', self.id)], 'context': {'default_flow_id': self.id}})
+        return action
+
+    # ------------------------------------------------------------
+    # Enrolment
+    # ------------------------------------------------------------
+
+    def _enroll(self, lead_by_partner):
+        """ Enrol contacts {partner id: lead id or None} in this running flow, set-based: the audience domain,
+        then the re-entry policy in SQL; the first steps are scheduled and the engine woken. """
+        self.ensure_one()
+        Participant = self.env['mautomate.flow.participant']
+        if self.state != 'running' or not lead_by_partner:
+            return Participant
+        partner_ids = list(self.env['res.partner'].sudo().with_context(active_test=False)._search(
+            [('id', 'in', list(lead_by_partner)), *parse_domain(self.domain)]))
+        if not partner_ids:
+            return Participant
+        policy = {
+            'once': SQL("NOT EXISTS (SELECT 1 FROM mautomate_flow_participant x WHERE x.flow_id = %s AND x.partner_id = v.partner_id)",
+                        self.id),
+            'after': SQL("""NOT EXISTS (SELECT 1 FROM mautomate_flow_participant x
+                                         WHERE x.flow_id = %s AND x.partner_id = v.partner_id AND (x.state = 'running'
+                                            OR x.create_date > (now() at time zone 'UTC') - make_interval(days => %s)))""",
+                         self.id, self.reentry_days),
+            'always': SQL("TRUE"),
+        }[self.reentry]
+        for model in ('mautomate.flow.participant', 'mautomate.flow.step', 'mautomate.flow.trace'):
+            self.env[model].flush_model()
+        self.env.cr.execute(SQL("""
+            INSERT INTO mautomate_flow_participant (flow_id, partner_id, lead_id, state, exclusive,
+                                                    create_uid, write_uid, create_date, write_date)
+            SELECT %(flow)s, v.partner_id, v.lead_id, 'running', %(exclusive)s,
+                   %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM unnest(%(partners)s::int4[], %(leads)s::int4[]) AS v(partner_id, lead_id)
+             WHERE %(policy)s
+                ON CONFLICT (flow_id, partner_id) WHERE state = 'running' AND exclusive DO NOTHING
+         RETURNING id
+        """, flow=self.id, uid=self.env.uid, partners=partner_ids, exclusive=self.reentry != 'always',
+            leads=[lead_by_partner.get(partner_id) or None for partner_id in partner_ids], policy=policy))
+        participants = Participant.browse([row[0] for row in self.env.cr.fetchall()])
+        if participants:
+            self.env['mautomate.flow.engine']._schedule_first_steps(self, participants.ids)
+            self.invalidate_recordset(['participant_ids'])
+            self.env['mautomate.flow.trace'].invalidate_model()
+        return participants
+
+    @api.model
+    @tools.ormcache()
+    def _get_trigger_event_types(self):
+        """ Event types that enrol contacts in running flows. Cached: asked on every ingest. """
+        self.flush_model(['state', 'active'])
+        self.env['mautomate.flow.trigger'].flush_model()
+        self.env.cr.execute("""
+            SELECT DISTINCT t.event_type FROM mautomate_flow_trigger t JOIN mautomate_flow f ON f.id = t.flow_id
+             WHERE f.state = 'running' AND f.active AND t.trigger_type = 'event'
+        """)
+        return frozenset(row[0] for row in self.env.cr.fetchall())
+
+    @api.model
+    @tools.ormcache()
+    def _get_wait_event_types(self):
+        """ Event types that steps of running flows wait for. Cached: asked on every ingest. """
+        self.flush_model(['state', 'active'])
+        self.env['mautomate.flow.step'].flush_model(['kind', 'wait_event_type', 'flow_id'])
+        self.env.cr.execute("""
+            SELECT DISTINCT s.wait_event_type FROM mautomate_flow_step s JOIN mautomate_flow f ON f.id = s.flow_id
+             WHERE f.state = 'running' AND f.active AND s.kind = 'wait'
+        """)
+        return frozenset(row[0] for row in self.env.cr.fetchall())
+
+    @api.model
+    def _enroll_from_events(self, event_ids, event_types=None):
+        """ Called on every ingest: enrol the events' contacts in the running flows they trigger, and wake the
+        steps waiting for them. An error is logged, never raised: the events stay. """
+        if not event_ids:
+            return
+        trigger_types = self._get_trigger_event_types()
+        wait_types = self._get_wait_event_types()
+        types = None if event_types is None else set(event_types)
+        enroll = bool(trigger_types) and (types is None or bool(trigger_types & types))
+        wake = bool(wait_types) and (types is None or bool(wait_types & types))
+        if not enroll and not wake:
+            return
+        try:
+            with self.env.cr.savepoint(flush=False):
+                if enroll:
+                    self._enroll_events(event_ids, trigger_types)
+                if wake:
+                    self._wake_waiting(event_ids)
+        except OperationalError as error:
+            if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
+                raise
+            _logger.exception("Could not enrol the contacts of events %s in flows", event_ids[:10])
+        except Exception:
+            _logger.exception("Could not enrol the contacts of events %s in flows", event_ids[:10])
+
+    @api.model
+    def _wake_waiting(self, event_ids):
+        """ Steps waiting for these events' contacts become due now (a trace the engine holds is skipped:
+        the ingest never waits for the engine). """
+        now = fields.Datetime.now()
+        self.env['mautomate.flow.trace'].flush_model()
+        self.env.cr.execute(SQL("""
+            UPDATE mautomate_flow_trace SET scheduled_at = %(now)s WHERE id IN (
+                SELECT t.id FROM mautomate_flow_trace t
+                  JOIN mautomate_flow_participant p ON p.id = t.participant_id
+                  JOIN mautomate_flow_step s ON s.id = t.step_id
+                  JOIN mautomate_event e ON e.partner_id = p.partner_id AND e.event_type = s.wait_event_type
+                 WHERE e.id = ANY(%(events)s) AND t.state = 'waiting' AND t.scheduled_at > %(now)s
+                   FOR UPDATE OF t SKIP LOCKED)
+        """, now=now, events=list(event_ids)))
+        if self.env.cr.rowcount:
+            self.env['mautomate.flow.trace'].invalidate_model(['scheduled_at'])
+            self.env['mautomate.flow.engine']._wake()
+
+    @api.model
+    def _enroll_events(self, event_ids, trigger_types):
+        Trigger = self.env['mautomate.flow.trigger'].sudo()
+        triggers = Trigger.search([('trigger_type', '=', 'event'), ('event_type', 'in', list(trigger_types)),
+                                   ('flow_id.state', '=', 'running')])
+        if not triggers:
+            return
+        values = SQL(', ').join(
+            SQL("(%s::int4, %s::varchar, %s::varchar)", trigger.flow_id.id, trigger.event_type,
+                (trigger.name_pattern and self.env['mautomate.score.rule']._glob_to_like(trigger.name_pattern.strip())) or None)
+            for trigger in triggers)
+        self.env.cr.execute(SQL("""
+            SELECT DISTINCT ON (t.flow_id, e.partner_id) t.flow_id, e.partner_id, e.lead_id
+              FROM mautomate_event e
+              JOIN (VALUES %s) AS t(flow_id, event_type, name_like)
+                ON t.event_type = e.event_type AND (t.name_like IS NULL OR e.name ILIKE t.name_like)
+             WHERE e.id = ANY(%s) AND e.partner_id IS NOT NULL
+          ORDER BY t.flow_id, e.partner_id, e.id
+        """, values, list(event_ids)))
+        by_flow = {}
+        for flow_id, partner_id, lead_id in self.env.cr.fetchall():
+            by_flow.setdefault(flow_id, {})[partner_id] = lead_id
+        for flow in self.sudo().browse(sorted(by_flow)):
+            flow._enroll(by_flow[flow.id])

@@ -1,0 +1,325 @@
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import SQL
+
+from .mautomate_event import EVENT_TYPES
+from .mautomate_flow import parse_domain
+
+BRANCHES = [('always', 'Always'), ('yes', 'Yes'), ('no', 'No'), ('timeout', 'Timeout')]
+DELAY_UNITS = [('minutes', 'Minutes'), ('hours', 'Hours'), ('days', 'Days'), ('weeks', 'Weeks'), ('months', 'Months')]
+STEP_KINDS = [
+    ('email', 'Send E-mail'),
+    ('activity', 'Schedule Activity'),
+    ('tags', 'Add/Remove Tags'),
+    ('score', 'Add Score Points'),
+    ('condition', 'Condition'),
+    ('wait', 'Wait for Event'),
+    ('exit', 'Exit'),
+]
+
+
+class MautomateFlowStep(models.Model):
+    """ A step of a flow. Steps form a graph without cycles: a step follows one or more parents (paths
+    merge), on the branch it names, after its delay. """
+    _name = 'mautomate.flow.step'
+    _description = 'Automation Flow Step'
+    _order = 'flow_id, sequence, id'
+
+    name = fields.Char(required=True, translate=True)
+    flow_id = fields.Many2one('mautomate.flow', required=True, ondelete='cascade', index=True)
+    flow_state = fields.Selection(related='flow_id.state')
+    sequence = fields.Integer(default=10)
+    parent_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'step_id', 'parent_id', 'After',
+                                  help="The steps this one follows. Several: paths merge here, and the step runs once. "
+                                       "None: the flow starts here.")
+    child_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'parent_id', 'step_id', 'Next Steps')
+    branch = fields.Selection(BRANCHES, required=True, default='always',
+                              help="After a condition: its yes or no branch; after a wait for an event: yes when the event "
+                                   "came, timeout when it did not. After any other step the step always follows.")
+    delay = fields.Integer(default=0, help="How long after its parent (or the entry in the flow) the step runs.")
+    delay_unit = fields.Selection(DELAY_UNITS, required=True, default='days')
+    kind = fields.Selection(STEP_KINDS, required=True, default='email')
+    depth = fields.Integer(compute='_compute_depth', help="The longest path from a first step.")
+    outline_name = fields.Char('Step', compute='_compute_depth')
+    # send e-mail
+    mail_template_id = fields.Many2one('mail.template', 'E-mail Template', domain=[('model', '=', 'res.partner')],
+                                       ondelete='restrict')
+    mailing_id = fields.Many2one('mailing.mailing', readonly=True, copy=False, ondelete='set null',
+                                 help="Holds the opens, clicks and bounces of this step's mails.")
+    # schedule activity
+    activity_type_id = fields.Many2one('mail.activity.type', ondelete='restrict')
+    activity_summary = fields.Char(translate=True)
+    activity_days = fields.Integer('Activity Due In (days)', default=0)
+    # tags
+    tag_add_ids = fields.Many2many('res.partner.category', 'mautomate_flow_step_tag_add_rel', 'step_id', 'tag_id', 'Add Tags')
+    tag_remove_ids = fields.Many2many('res.partner.category', 'mautomate_flow_step_tag_remove_rel', 'step_id', 'tag_id',
+                                      'Remove Tags')
+    # score points
+    score_points = fields.Integer('Points')
+    # condition
+    condition_type = fields.Selection([('domain', 'Contact Matches'), ('event', 'Event Since a Step')], default='domain')
+    condition_domain = fields.Char('Contact Domain', default='[]')
+    condition_event_type = fields.Selection(EVENT_TYPES, 'Event Type')
+    condition_step_id = fields.Many2one(
+        'mautomate.flow.step', 'Since Step', ondelete='restrict',
+        help="The event counts if it came after this step ran for the participant. For a step sending e-mail, only the "
+             "events of its own mails count (e.g. opened this mail).")
+    # wait for event
+    wait_event_type = fields.Selection(EVENT_TYPES, 'Wait For')
+    wait_timeout = fields.Integer('Timeout', default=0)
+    wait_timeout_unit = fields.Selection(DELAY_UNITS, default='days')
+    # figures
+    trace_ids = fields.One2many('mautomate.flow.trace', 'step_id', 'Traces')
+    waiting_count = fields.Integer('Waiting', compute='_compute_figures')
+    done_count = fields.Integer('Done', compute='_compute_figures')
+    skipped_count = fields.Integer('Skipped', compute='_compute_figures')
+    error_count = fields.Integer('Errors', compute='_compute_figures')
+
+    @api.depends('parent_ids', 'name')
+    def _compute_depth(self):
+        for step in self:
+            depth, level = 0, step.parent_ids
+            while level and depth < 50:
+                depth += 1
+                level = level.parent_ids
+            step.depth = depth
+            step.outline_name = "\u2003" * depth + (step.name or '')
+
+    @api.depends('trace_ids.state')
+    def _compute_figures(self):
+        counts = {(step.id, state): count for step, state, count in self.env['mautomate.flow.trace']._read_group(
+            [('step_id', 'in', self.ids)], ['step_id', 'state'], ['__count'])}
+        for step in self:
+            step.waiting_count = counts.get((step._origin.id, 'scheduled'), 0) + counts.get((step._origin.id, 'waiting'), 0)
+            step.done_count = counts.get((step._origin.id, 'done'), 0)
+            step.skipped_count = counts.get((step._origin.id, 'skipped'), 0)
+            step.error_count = counts.get((step._origin.id, 'error'), 0)
+
+    @api.constrains('parent_ids', 'flow_id')
+    def _check_graph(self):
+        for step in self:
+            if step.parent_ids.flow_id - step.flow_id:
+                raise ValidationError(self.env._("Step %s can only follow steps of its own flow.", step.name))
+        if self._has_cycle('parent_ids'):
+            raise ValidationError(self.env._("The steps of a flow cannot loop: a step cannot follow itself, directly or not."))
+
+    @api.constrains('kind', 'mail_template_id', 'delay', 'condition_type', 'condition_domain', 'condition_event_type',
+                    'activity_type_id', 'wait_event_type', 'wait_timeout')
+    def _check_kind_settings(self):
+        for step in self:
+            if step.delay < 0 or step.wait_timeout < 0:
+                raise ValidationError(self.env._("Step %s: delays cannot be negative.", step.name))
+            if step.kind == 'email' and not step.mail_template_id:
+                raise ValidationError(self.env._("Step %s sends an e-mail: choose its template.", step.name))
+            if step.kind == 'activity' and not step.activity_type_id:
+                raise ValidationError(self.env._("Step %s schedules an activity: choose its type.", step.name))
+            if step.kind == 'wait' and (not step.wait_event_type or step.wait_timeout <= 0):
+                raise ValidationError(self.env._("Step %s waits for an event: choose its type and a timeout.", step.name))
+            if step.kind == 'condition' and step.condition_type == 'event' and not step.condition_event_type:
+                raise ValidationError(self.env._("Step %s: choose the event type of the condition.", step.name))
+            if step.kind == 'condition' and step.condition_type == 'domain':
+                try:
+                    with self.env.cr.savepoint():
+                        self.env['res.partner'].search_count(parse_domain(step.condition_domain), limit=1)
+                except Exception as error:  # any parse or field error is the user's to fix
+                    raise ValidationError(self.env._("Step %(step)s: the domain is not valid (%(error)s).",
+                                                     step=step.name, error=error)) from error
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        steps = super().create(vals_list)
+        self.env.registry.clear_cache()
+        return steps
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {'kind', 'wait_event_type', 'flow_id'} & set(vals):
+            self.env.registry.clear_cache()
+        return result
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_waiting_participants(self):
+        self.env['mautomate.flow.trace'].flush_model()
+        pending = self.env['mautomate.flow.trace'].search_count(
+            [('step_id', 'in', self.ids), ('state', 'in', ('scheduled', 'waiting'))], limit=1)
+        if pending:
+            raise ValidationError(self.env._(
+                "Participants are waiting at these steps: deleting them would strand them. Pause or stop the flow and "
+                "let them pass first."))
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
+    # ------------------------------------------------------------
+    # Execution (by the engine, as superuser, for a batch of traces)
+    # ------------------------------------------------------------
+
+    def _flow_execute(self, traces, now):
+        """ Run this step for `traces` (of this step), set-based. Returns {trace id: (state, outcome, skip reason)}. """
+        self.ensure_one()
+        return getattr(self, f'_flow_execute_{self.kind}')(traces, now)
+
+    def _flow_execute_exit(self, traces, now):
+        return dict.fromkeys(traces.ids, ('done', 'always', None))
+
+    def _flow_execute_email(self, traces, now):
+        """ Render the template for each contact and queue it as a mail of this step's mailing, with its
+        mailing trace: opens, clicks and bounces come back as events. Blacklisted contacts, contacts who
+        opted out of tracking and contacts without an e-mail get none. """
+        results = {}
+        self.env.cr.execute(SQL("""
+            SELECT p.id, p.email_normalized,
+                   CASE WHEN p.email_normalized IS NULL THEN 'no_email'
+                        WHEN EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.active AND b.email = p.email_normalized)
+                        THEN 'blacklisted'
+                        WHEN COALESCE(p.mautomate_no_tracking, FALSE) THEN 'opted_out' END
+              FROM res_partner p WHERE p.id = ANY(%s)
+        """, traces.participant_id.partner_id.ids))
+        contacts = {partner_id: (email, reason) for partner_id, email, reason in self.env.cr.fetchall()}
+        to_send = self.env['mautomate.flow.trace']
+        for trace in traces:
+            reason = contacts[trace.participant_id.partner_id.id][1]
+            if reason:
+                results[trace.id] = ('skipped', 'always', reason)
+            else:
+                to_send |= trace
+        mailing = self._get_mailing()
+        template = self.mail_template_id.sudo()
+        while to_send:
+            # One mail per contact per round: a contact enrolled twice gets its two mails in two rounds.
+            round_traces, seen = self.env['mautomate.flow.trace'], set()
+            for trace in to_send:
+                if trace.participant_id.partner_id.id not in seen:
+                    seen.add(trace.participant_id.partner_id.id)
+                    round_traces |= trace
+            to_send -= round_traces
+            mails = template.send_mail_batch(list(seen), email_values={'mailing_id': mailing.id})
+            mail_by_partner = {mail.res_id: mail for mail in mails}
+            for mail in mails.filtered(lambda mail: not mail.email_to and not mail.recipient_ids):
+                # A template without recipients: the mail goes to its contact.
+                mail.recipient_ids = [(4, mail.res_id)]
+            self.env['mailing.trace'].sudo().create([{
+                'trace_type': 'mail',
+                'mail_mail_id': mail_by_partner[trace.participant_id.partner_id.id].id,
+                'mass_mailing_id': mailing.id,
+                'model': 'res.partner',
+                'res_id': trace.participant_id.partner_id.id,
+                'email': contacts[trace.participant_id.partner_id.id][0],
+                'trace_status': 'outgoing',
+            } for trace in round_traces])
+            for trace in round_traces:
+                trace.mail_mail_id = mail_by_partner[trace.participant_id.partner_id.id]
+                results[trace.id] = ('done', 'always', None)
+        return results
+
+    def _get_mailing(self):
+        """ The mailing of this step's mails (created at its first mail): it holds their statistics and
+        gives them tracked links and an unsubscribe link; it is never sent itself. """
+        if not self.mailing_id:
+            template = self.mail_template_id.sudo()
+            self.sudo().mailing_id = self.env['mailing.mailing'].sudo().create({
+                'subject': template.subject or self.name,
+                'mailing_model_id': self.env['ir.model']._get_id('res.partner'),
+                'mailing_domain': "[('id', '=', 0)]",
+                'body_html': template.body_html,
+                'state': 'done',
+            })
+        return self.mailing_id
+
+    def _flow_execute_activity(self, traces, now):
+        """ An activity for the salesperson: the lead's, else the contact's, else the flow's responsible. """
+        vals_list, results = [], {}
+        lead_model = self.env['ir.model']._get_id('crm.lead')
+        partner_model = self.env['ir.model']._get_id('res.partner')
+        for trace in traces:
+            participant = trace.participant_id
+            lead = participant.lead_id
+            user = lead.user_id or participant.partner_id.user_id or self.flow_id.user_id
+            if not user:
+                results[trace.id] = ('skipped', 'always', 'no_salesperson')
+                continue
+            vals_list.append({
+                'res_model_id': lead_model if lead else partner_model,
+                'res_id': lead.id if lead else participant.partner_id.id,
+                'activity_type_id': self.activity_type_id.id,
+                'summary': self.activity_summary or self.activity_type_id.summary or self.name,
+                'user_id': user.id,
+                'date_deadline': fields.Date.to_date(now) + timedelta(days=self.activity_days),
+            })
+            results[trace.id] = ('done', 'always', None)
+        self.env['mail.activity'].sudo().create(vals_list)
+        return results
+
+    def _flow_execute_tags(self, traces, now):
+        commands = [(4, tag.id) for tag in self.tag_add_ids] + [(3, tag.id) for tag in self.tag_remove_ids]
+        if commands:
+            traces.participant_id.partner_id.sudo().write({'category_id': commands})
+        return dict.fromkeys(traces.ids, ('done', 'always', None))
+
+    def _flow_execute_score(self, traces, now):
+        """ Points in the ledger without a rule nor an event; the scoring engine refreshes the scores. """
+        if self.score_points:
+            self.env['mautomate.score.entry'].sudo().create([{
+                'partner_id': trace.participant_id.partner_id.id,
+                'lead_id': trace.participant_id.lead_id.id,
+                'points': self.score_points,
+                'date': now,
+            } for trace in traces])
+            self.env['mautomate.scoring']._enqueue_refresh(traces.participant_id.partner_id.ids)
+        return dict.fromkeys(traces.ids, ('done', 'always', None))
+
+    def _flow_execute_condition(self, traces, now):
+        if self.condition_type == 'domain':
+            partner_ids = set(self.env['res.partner'].sudo().with_context(active_test=False)._search(
+                [('id', 'in', traces.participant_id.partner_id.ids), *parse_domain(self.condition_domain)]))
+            yes = traces.filtered(lambda trace: trace.participant_id.partner_id.id in partner_ids)
+        else:
+            yes = traces.browse(self._traces_with_event(traces, self.condition_event_type, self.condition_step_id))
+        return {trace.id: ('done', 'yes' if trace in yes else 'no', None) for trace in traces}
+
+    def _traces_with_event(self, traces, event_type, since_step):
+        """ Ids of the traces whose contact has an event of `event_type` since `since_step` ran for the
+        participant (else since the participant's entry); for a step sending e-mail, an event of its mails. """
+        self.env['mautomate.event'].flush_model()
+        mailing = (since_step.mailing_id.id or -1) if since_step.kind == 'email' else None
+        self.env.cr.execute(SQL("""
+            SELECT t.id FROM mautomate_flow_trace t
+              JOIN mautomate_flow_participant p ON p.id = t.participant_id
+              LEFT JOIN mautomate_flow_trace since ON since.participant_id = p.id AND since.step_id = %(since_step)s
+             WHERE t.id = ANY(%(ids)s) AND EXISTS (
+                   SELECT 1 FROM mautomate_event e
+                    WHERE e.partner_id = p.partner_id AND e.event_type = %(event_type)s
+                      AND e.occurred_at >= COALESCE(since.done_at, p.create_date)
+                      AND (%(mailing)s::int4 IS NULL OR (e.res_model = 'mailing.mailing' AND e.res_id = %(mailing)s)))
+        """, since_step=since_step.id or None, ids=traces.ids, event_type=event_type, mailing=mailing))
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    def _flow_execute_wait(self, traces, now):
+        """ Wait for an event of the contact: yes when it comes (the ingest wakes the trace), timeout when it
+        has not come in time. Until then the trace waits, due at its timeout. """
+        self.env['mautomate.event'].flush_model()
+        self.env.cr.execute(SQL("""
+            SELECT t.id FROM mautomate_flow_trace t
+              JOIN mautomate_flow_participant p ON p.id = t.participant_id
+             WHERE t.id = ANY(%s) AND EXISTS (
+                   SELECT 1 FROM mautomate_event e
+                    WHERE e.partner_id = p.partner_id AND e.event_type = %s AND e.occurred_at >= COALESCE(t.started_at, %s))
+        """, traces.ids, self.wait_event_type, now))
+        came = {row[0] for row in self.env.cr.fetchall()}
+        timeout = relativedelta(**{self.wait_timeout_unit: self.wait_timeout})
+        results = {}
+        for trace in traces:
+            deadline = (trace.started_at or now) + timeout
+            if trace.id in came:
+                results[trace.id] = ('done', 'yes', None)
+            elif now >= deadline:
+                results[trace.id] = ('done', 'timeout', None)
+            else:
+                results[trace.id] = ('waiting', None, None, deadline)
+        return results

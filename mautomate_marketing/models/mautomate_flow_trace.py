@@ -1,0 +1,54 @@
+from odoo import fields, models, tools
+
+from .mautomate_flow_step import BRANCHES
+
+SKIP_REASONS = [
+    ('no_email', 'No E-mail Address'),
+    ('blacklisted', 'Blacklisted'),
+    ('opted_out', 'Opted Out'),
+    ('goal', 'Goal Reached'),
+    ('exited', 'Exited'),
+    ('flow_stopped', 'Flow Stopped'),
+    ('no_salesperson', 'No Salesperson'),
+]
+
+
+class MautomateFlowTrace(models.Model):
+    """ One execution of one step for one participant: scheduled, then done, skipped (and why) or in error. """
+    _name = 'mautomate.flow.trace'
+    _description = 'Automation Flow Trace'
+    _order = 'scheduled_at DESC, id DESC'
+    _rec_name = 'step_id'
+
+    participant_id = fields.Many2one('mautomate.flow.participant', required=True, ondelete='cascade', readonly=True)
+    step_id = fields.Many2one('mautomate.flow.step', required=True, ondelete='cascade', index=True, readonly=True)
+    flow_id = fields.Many2one(related='step_id.flow_id', store=True, index=True)
+    partner_id = fields.Many2one(related='participant_id.partner_id', string='Contact')
+    state = fields.Selection([
+        ('scheduled', 'Scheduled'),
+        ('processing', 'Processing'),
+        ('waiting', 'Waiting for Event'),
+        ('done', 'Done'),
+        ('skipped', 'Skipped'),
+        ('error', 'Error'),
+    ], required=True, default='scheduled', readonly=True)
+    scheduled_at = fields.Datetime('Scheduled', required=True, readonly=True,
+                                   help="When the step runs; for a step waiting for an event, its timeout.")
+    started_at = fields.Datetime('Started', readonly=True, help="When the step first ran (a wait for an event: began).")
+    done_at = fields.Datetime('Done', readonly=True)
+    branch = fields.Selection([('entry', 'Entry'), *BRANCHES], 'Came By', readonly=True,
+                              help="The edge the participant came by: entry of the flow, or the parent's branch.")
+    outcome = fields.Selection(BRANCHES, readonly=True, help="The branch this step continues on (a condition: yes or no).")
+    skip_reason = fields.Selection(SKIP_REASONS, readonly=True)
+    error_message = fields.Text(readonly=True)
+    attempts = fields.Integer(readonly=True, help="Failed attempts; after 3 the step stays in error.")
+    mail_mail_id = fields.Many2one('mail.mail', 'E-mail', ondelete='set null', readonly=True)
+
+    _sql_constraints = [
+        ('participant_step_uniq', 'UNIQUE(participant_id, step_id)', "A participant goes through a step once."),
+    ]
+
+    def init(self):
+        # The engine takes due traces in time order.
+        tools.create_index(self.env.cr, 'mautomate_flow_trace_due_idx', self._table, ['scheduled_at', 'id'],
+                           where="state IN ('scheduled', 'waiting')")
