@@ -2,6 +2,8 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
+from psycopg2.errors import SerializationFailure
+
 from odoo import api, fields, models, modules
 from odoo.tools import SQL
 
@@ -91,16 +93,24 @@ class MautomateFlowEngine(models.AbstractModel):
         # Traces and participants change in SQL: read them afresh.
         self.env['mautomate.flow.trace'].invalidate_model()
         self.env['mautomate.flow.participant'].invalidate_model()
-        self.env.cr.execute(SQL("""
-            SELECT t.id FROM mautomate_flow_trace t
-              JOIN mautomate_flow_participant p ON p.id = t.participant_id
-              JOIN mautomate_flow f ON f.id = p.flow_id
-             WHERE t.state IN ('scheduled', 'waiting') AND t.scheduled_at <= %s AND p.state = 'running' AND f.state = 'running'
-          ORDER BY t.scheduled_at, t.id
-             LIMIT %s
-               FOR UPDATE OF t SKIP LOCKED
-        """, now, batch_size))
-        trace_ids = [row[0] for row in self.env.cr.fetchall()]
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(SQL("""
+                    SELECT t.id FROM mautomate_flow_trace t
+                      JOIN mautomate_flow_participant p ON p.id = t.participant_id
+                      JOIN mautomate_flow f ON f.id = p.flow_id
+                     WHERE t.state IN ('scheduled', 'waiting') AND t.scheduled_at <= %s AND p.state = 'running'
+                       AND f.state = 'running'
+                  ORDER BY t.scheduled_at, t.id
+                     LIMIT %s
+                       FOR UPDATE OF t SKIP LOCKED
+                """, now, batch_size), log_exceptions=False)
+                trace_ids = [row[0] for row in self.env.cr.fetchall()]
+        except SerializationFailure:
+            # Another run committed these traces since this transaction began: the next run takes what is left.
+            _logger.info("Flow engine: due traces were taken by a parallel run; running again")
+            self._wake()
+            return 0
         if not trace_ids:
             return 0
         Trace = self.env['mautomate.flow.trace'].sudo()
