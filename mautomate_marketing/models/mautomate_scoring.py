@@ -4,10 +4,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from markupsafe import Markup
-from psycopg2 import OperationalError
 
 from odoo import api, fields, models, modules
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from .mautomate_event import EVENT_TYPES
@@ -106,34 +104,29 @@ class MautomateScoring(models.AbstractModel):
 
     @api.model
     def _score_new_events(self, event_ids, event_types=None):
-        """ Called on every ingest: award the new events' points, and queue the refresh of the people who
-        gained some and of those whose events may move a stage (all but page views). `event_types`: the events'
-        types, when known. A scoring error is logged, never raised: the events stay and the nightly
-        recompute catches up. """
+        """ Called on every ingest: queue the new events to be awarded and their people refreshed by the
+        refresh cron, when a rule may award them or they may move a stage (all but page views).
+        `event_types`: the events' types, when known. """
         if not event_ids:
             return
         scoring_types = self.env['mautomate.score.rule']._get_scoring_event_types()
         types = None if event_types is None else set(event_types)
         may_award = bool(scoring_types) and (types is None or None in scoring_types or bool(scoring_types & types))
         may_move = types is None or bool(types - NO_STAGE_EVENT_TYPES)
-        if not may_award and not may_move:
-            return
-        try:
-            with self.env.cr.savepoint(flush=False):
-                events = SQL("e.id = ANY(%s)", list(event_ids))
-                partners, leads = self._score_events(events, self._rules_of_types(types)) if may_award else (set(), set())
-                if may_move:
-                    self.env.cr.execute(SQL("SELECT e.partner_id, e.lead_id FROM mautomate_event e WHERE %s AND e.event_type <> ALL(%s)",
-                                            events, list(NO_STAGE_EVENT_TYPES)))
-                    for partner_id, lead_id in self.env.cr.fetchall():
-                        (partners.add(partner_id) if partner_id else lead_id and leads.add(lead_id))
-                self._enqueue_refresh(partners, leads)
-        except OperationalError as error:
-            if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
-                raise
-            _logger.exception("Could not score events %s", event_ids[:10])
-        except Exception:
-            _logger.exception("Could not score events %s", event_ids[:10])
+        if may_award or may_move:
+            self._enqueue_refresh(event_ids=event_ids)
+
+    @api.model
+    def _score_queued_events(self, event_ids):
+        """ Award queued events; returns the people to refresh: those who gained awards and those whose
+        events may move a stage. """
+        events = SQL("e.id = ANY(%s)", list(event_ids))
+        partners, leads = self._score_events(events)
+        self.env.cr.execute(SQL("SELECT e.partner_id, e.lead_id FROM mautomate_event e WHERE %s AND e.event_type <> ALL(%s)",
+                                events, list(NO_STAGE_EVENT_TYPES)))
+        for partner_id, lead_id in self.env.cr.fetchall():
+            (partners.add(partner_id) if partner_id else lead_id and leads.add(lead_id))
+        return partners, leads
 
     @api.model
     def _score_events(self, events, rules=None):
@@ -158,15 +151,6 @@ class MautomateScoring(models.AbstractModel):
             leads |= more_leads
         self.env['mautomate.score.entry'].invalidate_model()
         return partners, leads
-
-    @api.model
-    def _rules_of_types(self, types):
-        """ Active behaviour rules that may award events of these types (all of them when None): a page view
-        is not matched against e-mail rules. """
-        domain = [('rule_type', '=', 'behaviour')]
-        if types is not None:
-            domain += ['|', ('event_type', '=', False), ('event_type', 'in', [event_type for event_type in types if event_type])]
-        return self.env['mautomate.score.rule'].sudo().search(domain)
 
     @api.model
     def _rule_values(self, rules):
@@ -303,45 +287,57 @@ class MautomateScoring(models.AbstractModel):
             self._on_stage_changes(changes)
 
     @api.model
-    def _enqueue_refresh(self, partner_ids=(), lead_ids=(), fit=False):
-        """ Refresh these people (with `fit`, the contacts' fit too) within a second, in the refresh
-        cron: a request only inserts queue rows. """
-        rows = [(partner_id, None) for partner_id in set(partner_ids) if partner_id]
-        rows += [(None, lead_id) for lead_id in set(lead_ids) if lead_id]
+    def _enqueue_refresh(self, partner_ids=(), lead_ids=(), fit=False, event_ids=()):
+        """ Award these events and refresh these people (with `fit`, the contacts' fit too) within a
+        second, in the refresh cron: a request only inserts queue rows, and wakes the cron. """
+        rows = [(partner_id, None, None) for partner_id in set(partner_ids) if partner_id]
+        rows += [(None, lead_id, None) for lead_id in set(lead_ids) if lead_id]
+        rows += [(None, None, event_id) for event_id in event_ids if event_id]
         if not rows:
             return
-        self.env.cr.execute(SQL("""
-            INSERT INTO mautomate_score_queue (partner_id, lead_id, fit) SELECT *, %s FROM unnest(%s::int4[], %s::int4[])
-        """, fit, [row[0] for row in rows], [row[1] for row in rows]))
         cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()
-        # Waking the cron workers (NOTIFY in a transaction of its own, after the commit) costs a request about
-        # 10 ms: only when no trigger already waits. A waiting trigger's creator has woken them, and a trigger
-        # made while the cron runs outlives that run, so the cron runs again for these rows.
-        self.env.cr.execute(SQL("SELECT 1 FROM ir_cron_trigger WHERE cron_id = %s AND call_at <= now() at time zone 'UTC' LIMIT 1",
-                                cron.id))
-        if self.env.cr.fetchone():
+        # One round trip: queue, and see whether a trigger already waits. Waking the cron workers (NOTIFY in a
+        # transaction of its own, after the commit) costs a request about 10 ms: only when none waits. A
+        # waiting trigger's creator has woken them, and a trigger made while the cron runs outlives that
+        # run, so the cron runs again for these rows.
+        self.env.cr.execute(SQL("""
+            WITH queued AS (
+                INSERT INTO mautomate_score_queue (partner_id, lead_id, event_id, fit)
+                SELECT *, %(fit)s FROM unnest(%(partners)s::int4[], %(leads)s::int4[], %(events)s::int4[])
+                RETURNING 1
+            )
+            SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s AND call_at <= now() at time zone 'UTC')
+        """, fit=fit, partners=[row[0] for row in rows], leads=[row[1] for row in rows], events=[row[2] for row in rows],
+            cron=cron.id))
+        if self.env.cr.fetchone()[0]:
             self.env['ir.cron.trigger'].sudo().create({'cron_id': cron.id, 'call_at': fields.Datetime.now()})
         else:
             cron._trigger()
 
     @api.model
     def _cron_refresh_queue(self, batch_size=2000, max_batches=50):
-        """ Refresh the queued people, one committed batch at a time (outside tests); a batch taken by
-        a killed worker is rolled back with it and taken again. """
+        """ Award the queued events and refresh the queued people, one committed batch at a time (outside
+        tests); a batch taken by a killed worker is rolled back with it and taken again. """
         auto_commit = not modules.module.current_test
         done = 0
         for _batch in range(max_batches):
             self.env.cr.execute(SQL("""
                 DELETE FROM mautomate_score_queue WHERE id IN (
                     SELECT id FROM mautomate_score_queue ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
-                RETURNING partner_id, lead_id, fit
+                RETURNING partner_id, lead_id, fit, event_id
             """, batch_size))
             rows = self.env.cr.fetchall()
             if not rows:
                 break
+            partners = {row[0] for row in rows if row[0] and not row[2]}
+            leads = {row[1] for row in rows if row[1]}
+            if event_ids := [row[3] for row in rows if row[3]]:
+                awarded_partners, awarded_leads = self._score_queued_events(event_ids)
+                partners |= awarded_partners
+                leads |= awarded_leads
             if fit_ids := {row[0] for row in rows if row[0] and row[2]}:
                 self._refresh_people(fit_ids, fit=True)
-            self._refresh_people({row[0] for row in rows if row[0] and not row[2]} - fit_ids, {row[1] for row in rows if row[1]})
+            self._refresh_people(partners - fit_ids, leads)
             done += len(rows)
             if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit

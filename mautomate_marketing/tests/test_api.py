@@ -242,8 +242,8 @@ class TestEventApiConcurrency(TransactionCase):
         self.assertEqual(self.row_version('res_partner', self.partner_id), partner_version, "requests never write the contact")
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            self.assertEqual(env['mautomate.score.entry'].search_count([('partner_id', '=', self.partner_id)]), 36)
             env['mautomate.scoring']._cron_refresh_queue()
+            self.assertEqual(env['mautomate.score.entry'].search_count([('partner_id', '=', self.partner_id)]), 36)
             self.assertEqual(env['res.partner'].browse(self.partner_id).mautomate_score, 360)
 
     def _delete_rule(self, rule_id):
@@ -251,4 +251,6 @@ class TestEventApiConcurrency(TransactionCase):
             env = api.Environment(cr, SUPERUSER_ID, {})
             env['mautomate.score.rule'].browse(rule_id).unlink()
             env['ir.config_parameter'].set_param('mautomate_marketing.score_half_life', 30)
-            cr.execute("DELETE FROM mautomate_score_queue WHERE partner_id = %s", [self.partner_id])
+            cr.execute("""DELETE FROM mautomate_score_queue
+                           WHERE partner_id = %(id)s OR event_id IN (SELECT id FROM mautomate_event WHERE partner_id = %(id)s)""",
+                       {'id': self.partner_id})

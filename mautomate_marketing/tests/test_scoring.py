@@ -190,13 +190,14 @@ class TestScoreLedger(ScoringCase):
         cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh')
         triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
         scoring_class = type(self.Scoring)
-        # The real enqueue: the request writes awards and queue rows only, and wakes the cron.
+        # The real enqueue: the request writes queue rows only, and wakes the cron.
         self.patch(scoring_class, '_enqueue_refresh', self.enqueue_origin)
         self.Event._ingest([{'event_type': 'download', 'partner_id': self.partner.id}])
-        self.assertEqual(self.Entry.search_count([('partner_id', '=', self.partner.id)]), 1)
+        self.assertFalse(self.Entry.search_count([('partner_id', '=', self.partner.id)]), "no award in the request")
         self.assertEqual(self.partner.mautomate_score, 0, "no contact row is written by the request")
         self.assertEqual(self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]), triggers + 1)
         self.Scoring._cron_refresh_queue()
+        self.assertEqual(self.Entry.search_count([('partner_id', '=', self.partner.id)]), 1)
         self.assertEqual(self.partner.mautomate_score, 10)
         self.assertFalse(self.env['mautomate.score.queue'].search_count([]))
 
