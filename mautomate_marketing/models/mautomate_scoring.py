@@ -296,22 +296,27 @@ class MautomateScoring(models.AbstractModel):
         if not rows:
             return
         cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()
-        # One round trip: queue, and see whether a trigger already waits. Waking the cron workers (NOTIFY in a
-        # transaction of its own, after the commit) costs a request about 10 ms: only when none waits. A
-        # waiting trigger's creator has woken them, and a trigger made while the cron runs outlives that
-        # run, so the cron runs again for these rows.
+        # One round trip: queue, and when a trigger already waits add one without waking the cron workers
+        # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
+        # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
+        # cron runs again for these rows. When none waits, Odoo's _trigger() adds one and wakes them.
         self.env.cr.execute(SQL("""
             WITH queued AS (
                 INSERT INTO mautomate_score_queue (partner_id, lead_id, event_id, fit)
                 SELECT *, %(fit)s FROM unnest(%(partners)s::int4[], %(leads)s::int4[], %(events)s::int4[])
                 RETURNING 1
+            ), waiting AS (
+                SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s AND call_at <= now() at time zone 'UTC') AS found
+            ), added AS (
+                INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
+                SELECT %(cron)s, now() at time zone 'UTC', %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+                  FROM waiting WHERE found
+                RETURNING 1
             )
-            SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s AND call_at <= now() at time zone 'UTC')
+            SELECT found FROM waiting
         """, fit=fit, partners=[row[0] for row in rows], leads=[row[1] for row in rows], events=[row[2] for row in rows],
-            cron=cron.id))
-        if self.env.cr.fetchone()[0]:
-            self.env['ir.cron.trigger'].sudo().create({'cron_id': cron.id, 'call_at': fields.Datetime.now()})
-        else:
+            cron=cron.id, uid=self.env.uid))
+        if not self.env.cr.fetchone()[0]:
             cron._trigger()
 
     @api.model
