@@ -4,8 +4,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from markupsafe import Markup
+from psycopg2 import OperationalError
 
 from odoo import api, fields, models, modules
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 from .mautomate_event import EVENT_TYPES
@@ -30,6 +32,8 @@ SCORING_PARAMS = {
     'mql_score': 50, 'sql_score': 100, 'mql_min_grade': 'B',
 }
 BATCH_SIZE = 5000
+# Times a refresh batch is taken again after a concurrent change, in one cron run.
+MAX_RETRIES = 5
 # Events that never move a lifecycle stage by themselves: page views (a known contact's first one makes it a
 # subscriber at the nightly recompute) and stage changes.
 NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'stage_change'})
@@ -142,7 +146,9 @@ class MautomateScoring(models.AbstractModel):
         partners, leads = set(), set()
         uncapped = rules.filtered(lambda rule: not rule.max_per_period)
         if uncapped:
-            self.env.cr.execute(SQL(_INSERT_UNCAPPED, rules=self._rule_values(uncapped), events=events, uid=self.env.uid))
+            # A concurrent change is retried by the refresh cron: not an error for the log.
+            self.env.cr.execute(SQL(_INSERT_UNCAPPED, rules=self._rule_values(uncapped), events=events, uid=self.env.uid),
+                                log_exceptions=False)
             for partner_id, lead_id in self.env.cr.fetchall():
                 (partners.add(partner_id) if partner_id else leads.add(lead_id))
         if capped := rules - uncapped:
@@ -324,31 +330,48 @@ class MautomateScoring(models.AbstractModel):
         """ Award the queued events and refresh the queued people, one committed batch at a time (outside
         tests); a batch taken by a killed worker is rolled back with it and taken again. """
         auto_commit = not modules.module.current_test
-        done = 0
+        done = retries = 0
         for _batch in range(max_batches):
-            self.env.cr.execute(SQL("""
-                DELETE FROM mautomate_score_queue WHERE id IN (
-                    SELECT id FROM mautomate_score_queue ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
-                RETURNING partner_id, lead_id, fit, event_id
-            """, batch_size))
-            rows = self.env.cr.fetchall()
-            if not rows:
+            try:
+                rows = self._refresh_queue_batch(batch_size)
+            except OperationalError as error:
+                # A contact, lead or event of the batch changed since its transaction began (a request that
+                # just committed): the batch is rolled back whole and taken again in a new transaction.
+                if not auto_commit or not isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY) or retries >= MAX_RETRIES:
+                    raise
+                retries += 1
+                self.env.cr.rollback()
+                continue
+            if rows is None:
                 break
-            partners = {row[0] for row in rows if row[0] and not row[2]}
-            leads = {row[1] for row in rows if row[1]}
-            if event_ids := [row[3] for row in rows if row[3]]:
-                awarded_partners, awarded_leads = self._score_queued_events(event_ids)
-                partners |= awarded_partners
-                leads |= awarded_leads
-            if fit_ids := {row[0] for row in rows if row[0] and row[2]}:
-                self._refresh_people(fit_ids, fit=True)
-            self._refresh_people(partners - fit_ids, leads)
-            done += len(rows)
+            done += rows
             if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         self.env.cr.execute("SELECT count(*) FROM mautomate_score_queue")
         remaining = self.env.cr.fetchone()[0]
         self.env['ir.cron']._notify_progress(done=done, remaining=remaining)
+
+    @api.model
+    def _refresh_queue_batch(self, batch_size):
+        """ Take a batch of the queue: award its events, refresh its people. Returns its size, None when empty. """
+        self.env.cr.execute(SQL("""
+            DELETE FROM mautomate_score_queue WHERE id IN (
+                SELECT id FROM mautomate_score_queue ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING partner_id, lead_id, fit, event_id
+        """, batch_size))
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return None
+        partners = {row[0] for row in rows if row[0] and not row[2]}
+        leads = {row[1] for row in rows if row[1]}
+        if event_ids := [row[3] for row in rows if row[3]]:
+            awarded_partners, awarded_leads = self._score_queued_events(event_ids)
+            partners |= awarded_partners
+            leads |= awarded_leads
+        if fit_ids := {row[0] for row in rows if row[0] and row[2]}:
+            self._refresh_people(fit_ids, fit=True)
+        self._refresh_people(partners - fit_ids, leads)
+        return len(rows)
 
     @api.model
     def _compute_fit(self, partner_ids):
