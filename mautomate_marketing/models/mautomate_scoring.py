@@ -1,5 +1,5 @@
 import logging
-from collections import defaultdict, deque
+from collections import defaultdict
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -199,8 +199,7 @@ class MautomateScoring(models.AbstractModel):
                 if max_total and total >= max_total:
                     break
                 window_start = occurred_at - timedelta(days=period_days)
-                recent = deque(date for date in dates if window_start < date <= occurred_at)
-                if len(recent) >= max_period:
+                if sum(1 for date in dates if window_start < date <= occurred_at) >= max_period:
                     continue
                 dates.append(occurred_at)
                 total += 1
@@ -614,11 +613,6 @@ class MautomateScoring(models.AbstractModel):
             except (ValueError, SyntaxError):
                 continue
         return ids
-
-    @api.model
-    def _rebuild_rule(self, rule, auto_commit=False, batch_size=200000):
-        """ Award a changed rule anew over the whole log, in committed batches of events. """
-        self._rebuild_rules(rule, auto_commit, batch_size)
 
     @api.model
     def _rebuild_rules(self, rules, auto_commit=False, batch_size=200000):
