@@ -37,6 +37,19 @@ class ResConfigSettings(models.TransientModel):
     mautomate_mql_min_grade = fields.Selection(
         [('A', 'A'), ('B', 'B or better'), ('C', 'C or better'), ('D', 'Any fit')], 'Minimum Fit',
         config_parameter='mautomate_marketing.mql_min_grade', default='B')
+    # Automation flows: limits on automated mail (read by mautomate.flow.engine._get_sending_policy)
+    mautomate_flow_mail_cap = fields.Integer(
+        'Automated E-mails per Contact per 7 Days', config_parameter='mautomate_marketing.flow_mail_cap', default=0,
+        help="A flow's e-mail to a contact who already got this many automated e-mails in the last 7 days waits until "
+             "the oldest of them is 7 days old. 0: no limit.")
+    mautomate_quiet_hours = fields.Boolean(
+        'Quiet Hours', config_parameter='mautomate_marketing.quiet_hours',
+        help="No automated e-mail in these hours of the contact's time zone (else the company's): it waits for "
+             "their end.")
+    mautomate_quiet_hours_start = fields.Float('Quiet From', config_parameter='mautomate_marketing.quiet_hours_start',
+                                               default=21.0)
+    mautomate_quiet_hours_end = fields.Float('Quiet Until', config_parameter='mautomate_marketing.quiet_hours_end',
+                                             default=8.0)
     mautomate_tracker_snippet = fields.Text('Tracker Snippet', compute='_compute_mautomate_tracker_snippet')
     mautomate_identify_secret = fields.Char('Identify Secret', compute='_compute_mautomate_identify_secret')
     # Predictive probability: the active training, shown read-only
@@ -114,3 +127,11 @@ class ResConfigSettings(models.TransientModel):
     def _check_mautomate_retention_days(self):
         if any(settings.mautomate_retention_days < 0 for settings in self):
             raise ValidationError(self.env._("Event retention cannot be negative: use 0 to keep events forever."))
+
+    @api.constrains('mautomate_flow_mail_cap', 'mautomate_quiet_hours_start', 'mautomate_quiet_hours_end')
+    def _check_mautomate_sending_policy(self):
+        for settings in self:
+            if settings.mautomate_flow_mail_cap < 0:
+                raise ValidationError(self.env._("The e-mail limit per contact cannot be negative: use 0 for no limit."))
+            if not (0 <= settings.mautomate_quiet_hours_start < 24 and 0 <= settings.mautomate_quiet_hours_end < 24):
+                raise ValidationError(self.env._("Quiet hours go from 00:00 to 23:59."))
