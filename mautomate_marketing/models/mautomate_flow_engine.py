@@ -22,7 +22,7 @@ BRANCHING_KINDS = ('condition', 'wait')
 MAIL_KINDS = ('email',)
 # The frequency cap counts a contact's automated mails over this window.
 CAP_WINDOW = timedelta(days=7)
-QUIET_START, QUIET_END = 21.0, 8.0
+QUIET_START, QUIET_END = 21, 8
 
 
 def delay_sql(number, unit):

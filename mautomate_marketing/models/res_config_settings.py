@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 
 IDENTIFY_SECRET_PARAM = 'mautomate_marketing.identify_secret'
+HOURS = [(str(hour), f'{hour:02d}:00') for hour in range(24)]
 
 
 class ResConfigSettings(models.TransientModel):
@@ -46,10 +47,11 @@ class ResConfigSettings(models.TransientModel):
         'Quiet Hours', config_parameter='mautomate_marketing.quiet_hours',
         help="No automated e-mail in these hours of the contact's time zone (else the company's): it waits for "
              "their end.")
-    mautomate_quiet_hours_start = fields.Float('Quiet From', config_parameter='mautomate_marketing.quiet_hours_start',
-                                               default=21.0)
-    mautomate_quiet_hours_end = fields.Float('Quiet Until', config_parameter='mautomate_marketing.quiet_hours_end',
-                                             default=8.0)
+    # Whole hours as selections: a float setting of 0 (midnight) would not be stored apart from its default.
+    mautomate_quiet_hours_start = fields.Selection(HOURS, 'Quiet From', config_parameter='mautomate_marketing.quiet_hours_start',
+                                                   default='21')
+    mautomate_quiet_hours_end = fields.Selection(HOURS, 'Quiet Until', config_parameter='mautomate_marketing.quiet_hours_end',
+                                                 default='8')
     mautomate_tracker_snippet = fields.Text('Tracker Snippet', compute='_compute_mautomate_tracker_snippet')
     mautomate_identify_secret = fields.Char('Identify Secret', compute='_compute_mautomate_identify_secret')
     # Predictive probability: the active training, shown read-only
@@ -128,10 +130,7 @@ class ResConfigSettings(models.TransientModel):
         if any(settings.mautomate_retention_days < 0 for settings in self):
             raise ValidationError(self.env._("Event retention cannot be negative: use 0 to keep events forever."))
 
-    @api.constrains('mautomate_flow_mail_cap', 'mautomate_quiet_hours_start', 'mautomate_quiet_hours_end')
-    def _check_mautomate_sending_policy(self):
-        for settings in self:
-            if settings.mautomate_flow_mail_cap < 0:
-                raise ValidationError(self.env._("The e-mail limit per contact cannot be negative: use 0 for no limit."))
-            if not (0 <= settings.mautomate_quiet_hours_start < 24 and 0 <= settings.mautomate_quiet_hours_end < 24):
-                raise ValidationError(self.env._("Quiet hours go from 00:00 to 23:59."))
+    @api.constrains('mautomate_flow_mail_cap')
+    def _check_mautomate_flow_mail_cap(self):
+        if any(settings.mautomate_flow_mail_cap < 0 for settings in self):
+            raise ValidationError(self.env._("The e-mail limit per contact cannot be negative: use 0 for no limit."))

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, api
+from odoo.exceptions import ValidationError
 from odoo.modules.registry import DummyRLock, Registry
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tests import tagged
@@ -44,6 +45,17 @@ class EngineCase(FlowCase):
 @tagged('post_install', '-at_install')
 class TestFlowSendingPolicy(EngineCase):
     """ The frequency cap and quiet hours defer automated mail (never drop it); opted-out contacts get none. """
+
+    def test_settings(self):
+        """ The Settings page stores the policy the engine reads; midnight is an hour like any other. """
+        self.assertEqual(self.Engine._get_sending_policy(), (0, None), "no limit by default")
+        self.env['res.config.settings'].create({'mautomate_flow_mail_cap': 3, 'mautomate_quiet_hours': True,
+                                                'mautomate_quiet_hours_start': '0', 'mautomate_quiet_hours_end': '6'}).execute()
+        self.assertEqual(self.Engine._get_sending_policy(), (3, (0, 6)))
+        settings = self.env['res.config.settings'].create({})
+        self.assertEqual((settings.mautomate_flow_mail_cap, settings.mautomate_quiet_hours_start), (3, '0'))
+        with self.assertRaises(ValidationError):
+            self.env['res.config.settings'].create({'mautomate_flow_mail_cap': -1})
 
     def test_frequency_cap_defers_until_the_cap_frees(self):
         """ At most 2 automated mails per contact per 7 days, over all flows. """
