@@ -318,6 +318,9 @@ class TestFlowTestRun(EngineCase):
         mail2b = self.step(flow, 'mail2b', parents=[opened], branch='no', delay=10, unit='hours')  # 22:00: quiet till 08:00
         tag = self.step(flow, 'tag', kind='tags', parents=[mail2b], tag_add_ids=[(6, 0, self.tag_vip.ids)])
         self.assertEqual(flow.state, 'draft', "a flow is tested before it starts")
+        arch = self.Flow.get_views([(False, 'form')])['views']['form']['arch']
+        action = self.env.ref('mautomate_marketing.mautomate_flow_test_action')
+        self.assertIn(f'name="{action.id}"', arch, "the flow form's Test button opens the test")
         mails_before = self.env['mail.mail'].search_count([])
         wizard = self.env['mautomate.flow.test'].with_context(default_flow_id=flow.id).create({'partner_id': self.partner.id})
         action = wizard.action_run()
@@ -338,6 +341,11 @@ class TestFlowTestRun(EngineCase):
         self.assertFalse(self.env['mailing.trace'].search([('mass_mailing_id', '=', mail1.mailing_id.id)]))
         self.assertFalse(self.partner.category_id)
         self.assertEqual((flow.participant_count, tag.done_count), (0, 0))
+        # A flow that could not start cannot be tested, with the same message.
+        self.step(flow, 'vip?', kind='condition', parents=[tag])
+        with self.refused('"yes" branch'):
+            wizard.action_run()
+        flow.step_ids.filtered(lambda step: step.name == 'vip?').unlink()
         # Run again for another contact, blacklisted: the mails are skipped.
         self.env['mail.blacklist']._add(self.bob.email)
         wizard.partner_id = self.bob

@@ -28,6 +28,7 @@ class MautomateFlowTest(models.TransientModel):
     def action_run(self):
         self.ensure_one()
         self.flow_id.check_access('write')
+        self.flow_id._check_startable()  # what starting it would refuse, the test refuses with the same message
         end_state, lines = self._simulate()
         self.write({'line_ids': [Command.clear()] + [Command.create(vals) for vals in lines], 'tested': True,
                     'end_state': end_state, 'mail_count': sum(1 for vals in lines if vals.get('subject') is not None)})
