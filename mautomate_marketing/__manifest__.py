@@ -24,6 +24,7 @@
         'views/res_config_settings_views.xml',
         'views/mautomate_menus.xml',
         'views/mautomate_predictive_model_views.xml',
+        'views/mautomate_flow_test_views.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',

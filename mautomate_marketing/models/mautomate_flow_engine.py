@@ -1,7 +1,8 @@
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
+import pytz
 from psycopg2.errors import SerializationFailure
 
 from odoo import api, fields, models, modules
@@ -17,6 +18,11 @@ MAX_ATTEMPTS = 3
 RETRY_DELAYS = {1: timedelta(minutes=5), 2: timedelta(minutes=30)}
 # Steps whose children follow only the branch of the step's outcome.
 BRANCHING_KINDS = ('condition', 'wait')
+# Steps that send automated mail: they follow quiet hours and count in the frequency cap.
+MAIL_KINDS = ('email',)
+# The frequency cap counts a contact's automated mails over this window.
+CAP_WINDOW = timedelta(days=7)
+QUIET_START, QUIET_END = 21, 8
 
 
 def delay_sql(number, unit):
@@ -88,11 +94,8 @@ class MautomateFlowEngine(models.AbstractModel):
     @api.model
     def _process_batch(self, now, batch_size=BATCH_SIZE):
         """ Take up to `batch_size` due traces of running flows, locked, and run them. Returns how many. """
-        for model in ('mautomate.flow.trace', 'mautomate.flow.participant', 'mautomate.flow', 'mautomate.flow.step'):
-            self.env[model].flush_model()
-        # Traces and participants change in SQL: read them afresh.
-        self.env['mautomate.flow.trace'].invalidate_model()
-        self.env['mautomate.flow.participant'].invalidate_model()
+        # Steps read contacts, consent and events in SQL: everything written before must be there.
+        self.env.flush_all()
         try:
             with self.env.cr.savepoint(flush=False):
                 self.env.cr.execute(SQL("""
@@ -111,11 +114,21 @@ class MautomateFlowEngine(models.AbstractModel):
             _logger.info("Flow engine: due traces were taken by a parallel run; running again")
             self._wake()
             return 0
-        if not trace_ids:
-            return 0
+        if trace_ids:
+            self._process_traces(trace_ids, now)
+        return len(trace_ids)
+
+    @api.model
+    def _process_traces(self, trace_ids, now):
+        """ Run these due traces at `now` (the caller holds them): goals first, then the e-mails that must wait
+        are deferred, then each step set-based; the next steps are scheduled in the same transaction. """
+        # Traces and participants change in SQL: read them afresh.
+        self.env['mautomate.flow.trace'].invalidate_model()
+        self.env['mautomate.flow.participant'].invalidate_model()
         Trace = self.env['mautomate.flow.trace'].sudo()
         traces = Trace.browse(trace_ids)
         traces = traces - self._check_goals(traces)
+        traces = traces - self._defer_mails(traces, now)
         results, failures = {}, {}
         by_step = defaultdict(lambda: Trace)
         for trace in traces:
@@ -129,10 +142,9 @@ class MautomateFlowEngine(models.AbstractModel):
         self._schedule_children(list(results), now)
         exits = traces.filtered(lambda trace: trace.id in results and trace.step_id.kind == 'exit')
         exits.participant_id._finish('exited', 'exited')
-        self._complete_participants(traces.participant_id.ids)
+        self._complete_participants(Trace.browse(trace_ids).participant_id.ids)
         Trace.invalidate_model()
         self.env['mautomate.flow.participant'].invalidate_model()
-        return len(trace_ids)
 
     @api.model
     def _check_goals(self, traces):
@@ -151,6 +163,110 @@ class MautomateFlowEngine(models.AbstractModel):
             converted.participant_id._finish('converted', 'goal')
             reached |= converted
         return reached
+
+    # ------------------------------------------------------------
+    # Sending policy: quiet hours and the frequency cap
+    # ------------------------------------------------------------
+
+    @api.model
+    def _get_sending_policy(self):
+        """ The settings' limits on automated mail: (cap per contact per CAP_WINDOW or 0, quiet hours as (start,
+        end) local hours or None). """
+        params = self.env['ir.config_parameter'].sudo()
+        try:
+            cap = max(int(params.get_param('mautomate_marketing.flow_mail_cap') or 0), 0)
+            quiet = None
+            if params.get_param('mautomate_marketing.quiet_hours'):
+                quiet = (float(params.get_param('mautomate_marketing.quiet_hours_start') or QUIET_START) % 24,
+                         float(params.get_param('mautomate_marketing.quiet_hours_end') or QUIET_END) % 24)
+        except ValueError:
+            _logger.warning("Flow engine: the frequency cap or quiet hours settings are not numbers: ignored")
+            return 0, None
+        return cap, (quiet if quiet and quiet[0] != quiet[1] else None)
+
+    @api.model
+    def _defer_mails(self, traces, now):
+        """ E-mail steps due in the contact's quiet hours wait for their end; those over the frequency cap wait
+        until the cap frees. They are rescheduled, never dropped. Returns the deferred traces. """
+        cap, quiet = self._get_sending_policy()
+        mails = traces.filtered(lambda trace: trace.step_id.kind in MAIL_KINDS)
+        if not mails or not (cap or quiet):
+            return traces.browse()
+        deferrals = {}
+        if quiet:
+            ends = {}
+            default_tz = self.env.company.partner_id.tz or 'UTC'
+            for trace in mails:
+                tz = trace.participant_id.partner_id.tz or default_tz
+                if tz not in ends:
+                    ends[tz] = self._quiet_hours_end(now, tz, *quiet)
+                if ends[tz]:
+                    deferrals[trace.id] = (ends[tz], 'quiet_hours')
+        if cap:
+            capped = mails.filtered(lambda trace: trace.id not in deferrals)
+            sent = self._recent_mails(capped.participant_id.partner_id.ids, now, cap)
+            for trace in capped.sorted(lambda trace: (trace.scheduled_at, trace.id)):
+                dates = sent.setdefault(trace.participant_id.partner_id.id, [])
+                if len(dates) < cap:
+                    dates.insert(0, now)  # goes now: counts for the contact's next mails of this batch
+                else:
+                    # The cap frees when the cap-th latest mail leaves the window.
+                    deferrals[trace.id] = (dates[cap - 1] + CAP_WINDOW, 'frequency_cap')
+        self._save_deferrals(deferrals)
+        return traces.browse(list(deferrals))
+
+    @api.model
+    def _quiet_hours_end(self, now, tz_name, start, end):
+        """ The end (naive UTC) of the quiet period `now` falls in, in time zone `tz_name`; None outside. Hours
+        are local and may wrap midnight (21 to 8). """
+        try:
+            tz = pytz.timezone(tz_name)
+        except pytz.UnknownTimeZoneError:
+            tz = pytz.utc
+        local = pytz.utc.localize(now).astimezone(tz)
+        hour = local.hour + local.minute / 60 + local.second / 3600
+        if start < end:
+            quiet, days = start <= hour < end, 0
+        else:
+            quiet, days = hour >= start or hour < end, int(hour >= start)
+        if not quiet:
+            return None
+        minutes = round(end * 60)
+        local_end = datetime.combine(local.date() + timedelta(days=days), time(minutes // 60, minutes % 60))
+        return tz.localize(local_end).astimezone(pytz.utc).replace(tzinfo=None)
+
+    @api.model
+    def _recent_mails(self, partner_ids, now, cap):
+        """ {contact id: dates of its latest `cap` automated mails within CAP_WINDOW, latest first}, over all
+        flows, in one query. """
+        if not partner_ids:
+            return {}
+        self.env['mautomate.flow.trace'].flush_model(['state', 'done_at'])
+        self.env.cr.execute(SQL("""
+            SELECT p.partner_id, (array_agg(t.done_at ORDER BY t.done_at DESC))[1:%(cap)s]
+              FROM mautomate_flow_participant p
+              JOIN mautomate_flow_trace t ON t.participant_id = p.id
+              JOIN mautomate_flow_step s ON s.id = t.step_id
+             WHERE p.partner_id = ANY(%(partners)s) AND s.kind IN %(kinds)s AND t.state = 'done'
+               AND t.done_at > %(since)s AND t.done_at <= %(now)s
+          GROUP BY p.partner_id
+        """, cap=cap, partners=partner_ids, kinds=MAIL_KINDS, since=now - CAP_WINDOW, now=now))
+        return dict(self.env.cr.fetchall())
+
+    @api.model
+    def _save_deferrals(self, deferrals):
+        """ Deferred traces stay scheduled, at their new date; the trace counts its deferrals and keeps why. """
+        if not deferrals:
+            return
+        ids = list(deferrals)
+        self.env.cr.execute(SQL("""
+            UPDATE mautomate_flow_trace t
+               SET scheduled_at = r.scheduled_at, deferred_count = COALESCE(t.deferred_count, 0) + 1,
+                   defer_reason = r.reason, write_uid = %(uid)s, write_date = now() at time zone 'UTC'
+              FROM unnest(%(ids)s::int4[], %(dates)s::timestamp[], %(reasons)s::varchar[]) AS r(id, scheduled_at, reason)
+             WHERE t.id = r.id
+        """, uid=self.env.uid, ids=ids, dates=[deferrals[i][0] for i in ids], reasons=[deferrals[i][1] for i in ids]))
+        self._wake(min(date for date, _reason in deferrals.values()))
 
     @api.model
     def _run_step(self, step, traces, now):

@@ -133,13 +133,21 @@ class MautomateFlowStep(models.Model):
     def create(self, vals_list):
         steps = super().create(vals_list)
         self.env.registry.clear_cache()
+        steps._ensure_mailings()
         return steps
 
     def write(self, vals):
         result = super().write(vals)
         if {'kind', 'wait_event_type', 'flow_id'} & set(vals):
             self.env.registry.clear_cache()
+        if {'kind', 'mail_template_id'} & set(vals):
+            self._ensure_mailings()
         return result
+
+    def _ensure_mailings(self):
+        # Made with the step, not at its first mail: two engine runs would each make one at once.
+        for step in self.filtered(lambda step: step.kind == 'email' and step.mail_template_id):
+            step._get_mailing()
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_waiting_participants(self):
@@ -171,14 +179,17 @@ class MautomateFlowStep(models.Model):
     def _flow_execute_email(self, traces, now):
         """ Render the template for each contact and queue it as a mail of this step's mailing, with its
         mailing trace: opens, clicks and bounces come back as events. Blacklisted contacts, contacts who
-        opted out of tracking and contacts without an e-mail get none. """
+        opted out of tracking or of a mailing list and contacts without an e-mail get none. """
         results = {}
         self.env.cr.execute(SQL("""
             SELECT p.id, p.email_normalized,
                    CASE WHEN p.email_normalized IS NULL THEN 'no_email'
                         WHEN EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.active AND b.email = p.email_normalized)
                         THEN 'blacklisted'
-                        WHEN COALESCE(p.mautomate_no_tracking, FALSE) THEN 'opted_out' END
+                        WHEN COALESCE(p.mautomate_no_tracking, FALSE) THEN 'opted_out'
+                        -- unsubscribed from a mailing list: no marketing mail at all
+                        WHEN EXISTS (SELECT 1 FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+                                      WHERE s.opt_out AND c.email_normalized = p.email_normalized) THEN 'opted_out' END
               FROM res_partner p WHERE p.id = ANY(%s)
         """, traces.participant_id.partner_id.ids))
         contacts = {partner_id: (email, reason) for partner_id, email, reason in self.env.cr.fetchall()}

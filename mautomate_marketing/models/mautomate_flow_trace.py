@@ -11,6 +11,18 @@ SKIP_REASONS = [
     ('flow_stopped', 'Flow Stopped'),
     ('no_salesperson', 'No Salesperson'),
 ]
+TRACE_STATES = [
+    ('scheduled', 'Scheduled'),
+    ('processing', 'Processing'),
+    ('waiting', 'Waiting for Event'),
+    ('done', 'Done'),
+    ('skipped', 'Skipped'),
+    ('error', 'Error'),
+]
+DEFER_REASONS = [
+    ('quiet_hours', 'Quiet Hours'),
+    ('frequency_cap', 'Frequency Cap'),
+]
 
 
 class MautomateFlowTrace(models.Model):
@@ -24,14 +36,7 @@ class MautomateFlowTrace(models.Model):
     step_id = fields.Many2one('mautomate.flow.step', required=True, ondelete='cascade', index=True, readonly=True)
     flow_id = fields.Many2one(related='step_id.flow_id', store=True, index=True)
     partner_id = fields.Many2one(related='participant_id.partner_id', string='Contact')
-    state = fields.Selection([
-        ('scheduled', 'Scheduled'),
-        ('processing', 'Processing'),
-        ('waiting', 'Waiting for Event'),
-        ('done', 'Done'),
-        ('skipped', 'Skipped'),
-        ('error', 'Error'),
-    ], required=True, default='scheduled', readonly=True)
+    state = fields.Selection(TRACE_STATES, required=True, default='scheduled', readonly=True)
     scheduled_at = fields.Datetime('Scheduled', required=True, readonly=True,
                                    help="When the step runs; for a step waiting for an event, its timeout.")
     started_at = fields.Datetime('Started', readonly=True, help="When the step first ran (a wait for an event: began).")
@@ -43,6 +48,9 @@ class MautomateFlowTrace(models.Model):
     error_message = fields.Text(readonly=True)
     attempts = fields.Integer(readonly=True, help="Failed attempts; after 3 the step stays in error.")
     mail_mail_id = fields.Many2one('mail.mail', 'E-mail', ondelete='set null', readonly=True)
+    deferred_count = fields.Integer('Deferred', readonly=True,
+                                    help="How many times the e-mail of this step waited for quiet hours or the frequency cap.")
+    defer_reason = fields.Selection(DEFER_REASONS, 'Last Deferred For', readonly=True)
 
     _sql_constraints = [
         ('participant_step_uniq', 'UNIQUE(participant_id, step_id)', "A participant goes through a step once."),

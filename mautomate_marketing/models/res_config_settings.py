@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 
 IDENTIFY_SECRET_PARAM = 'mautomate_marketing.identify_secret'
+HOURS = [(str(hour), f'{hour:02d}:00') for hour in range(24)]
 
 
 class ResConfigSettings(models.TransientModel):
@@ -37,6 +38,20 @@ class ResConfigSettings(models.TransientModel):
     mautomate_mql_min_grade = fields.Selection(
         [('A', 'A'), ('B', 'B or better'), ('C', 'C or better'), ('D', 'Any fit')], 'Minimum Fit',
         config_parameter='mautomate_marketing.mql_min_grade', default='B')
+    # Automation flows: limits on automated mail (read by mautomate.flow.engine._get_sending_policy)
+    mautomate_flow_mail_cap = fields.Integer(
+        'Automated E-mails per Contact per 7 Days', config_parameter='mautomate_marketing.flow_mail_cap', default=0,
+        help="A flow's e-mail to a contact who already got this many automated e-mails in the last 7 days waits until "
+             "the oldest of them is 7 days old. 0: no limit.")
+    mautomate_quiet_hours = fields.Boolean(
+        'Quiet Hours', config_parameter='mautomate_marketing.quiet_hours',
+        help="No automated e-mail in these hours of the contact's time zone (else the company's): it waits for "
+             "their end.")
+    # Whole hours as selections: a float setting of 0 (midnight) would not be stored apart from its default.
+    mautomate_quiet_hours_start = fields.Selection(HOURS, 'Quiet From', config_parameter='mautomate_marketing.quiet_hours_start',
+                                                   default='21')
+    mautomate_quiet_hours_end = fields.Selection(HOURS, 'Quiet Until', config_parameter='mautomate_marketing.quiet_hours_end',
+                                                 default='8')
     mautomate_tracker_snippet = fields.Text('Tracker Snippet', compute='_compute_mautomate_tracker_snippet')
     mautomate_identify_secret = fields.Char('Identify Secret', compute='_compute_mautomate_identify_secret')
     # Predictive probability: the active training, shown read-only
@@ -114,3 +129,8 @@ class ResConfigSettings(models.TransientModel):
     def _check_mautomate_retention_days(self):
         if any(settings.mautomate_retention_days < 0 for settings in self):
             raise ValidationError(self.env._("Event retention cannot be negative: use 0 to keep events forever."))
+
+    @api.constrains('mautomate_flow_mail_cap')
+    def _check_mautomate_flow_mail_cap(self):
+        if any(settings.mautomate_flow_mail_cap < 0 for settings in self):
+            raise ValidationError(self.env._("The e-mail limit per contact cannot be negative: use 0 for no limit."))
