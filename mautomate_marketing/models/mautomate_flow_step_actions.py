@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from .mautomate_flow import parse_domain
+
+_logger = logging.getLogger(__name__)
 
 # The branches of a random split, one per variant.
 SPLIT_VARIANTS = [('variant_a', 'Variant A'), ('variant_b', 'Variant B'), ('variant_c', 'Variant C'),
@@ -78,6 +81,9 @@ class MautomateFlowStepActions(models.AbstractModel):
         self.ensure_one()
         if self.kind == 'sms' and not self.sms_template_id:
             raise ValidationError(self.env._("Step %s sends an SMS: choose its template.", self.name))
+        if self.kind == 'sms' and self.sms_template_id.model != 'res.partner':
+            raise ValidationError(self.env._("Step %(step)s: the SMS template \"%(template)s\" is not one for contacts.",
+                                             step=self.name, template=self.sms_template_id.name))
         step = self.sudo()
         if self.kind == 'update' and not step.update_action_ids:
             raise ValidationError(self.env._("Step %s updates fields: add the fields to update.", self.name))
@@ -332,6 +338,7 @@ class MautomateFlowStepActions(models.AbstractModel):
         results = {}
         for trace_id, answer in answers.items():
             if isinstance(answer, Exception):
+                _logger.info("Webhook of flow step %s failed for trace %s: %s", self.id, trace_id, answer)
                 results[trace_id] = answer
             elif not 200 <= answer.status_code < 300:
                 results[trace_id] = UserError(self.env._("The webhook answered %(status)s: %(answer)s",

@@ -277,6 +277,10 @@ class TestFlowSteps(FlowCase, SMSCase):
             self.step(flow, 'split', kind='split', split_weight_a=60, split_weight_b=30)
         with self.refused("choose its template"):
             self.step(flow, 'sms', kind='sms')
+        lead_template = self.env['sms.template'].create({'name': 'Lead SMS', 'body': 'Hi',
+                                                         'model_id': self.env['ir.model']._get_id('crm.lead')})
+        with self.refused("is not one for contacts"):
+            self.step(flow, 'sms', kind='sms', sms_template_id=lead_template.id)
         with self.refused("between 00:00 and 23:59"):
             self.step(flow, 'late', kind='tags', run_at_time=True, run_time=24.5)
         split = self.step(flow, 'split', kind='split', split_weight_a=70, split_weight_b=30)
