@@ -4,7 +4,7 @@
     'author': 'mautomate_marketing',
     'category': 'Marketing/Marketing Automation',
     'summary': 'Track every touch of a contact (website, e-mail, other sites, API) on one timeline, and score leads',
-    'depends': ['crm', 'website_crm', 'mass_mailing', 'website_mass_mailing'],
+    'depends': ['crm', 'website_crm', 'mass_mailing', 'website_mass_mailing', 'sms'],
     # The predictive probability learns with scikit-learn (PyPI distribution name, as Odoo checks it).
     'external_dependencies': {'python': ['scikit-learn']},
     'data': [

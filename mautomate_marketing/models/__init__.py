@@ -20,3 +20,4 @@ from . import res_partner
 from . import res_users
 from . import website_visitor
 from . import mautomate_flow_step_guard
+from . import mautomate_flow_step_actions

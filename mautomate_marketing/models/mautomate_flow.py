@@ -149,6 +149,18 @@ class MautomateFlow(models.Model):
                 raise ValidationError(self.env._(
                     "Step %(step)s of flow %(flow)s: a condition needs a step on its \"yes\" branch and one on its \"no\" branch.",
                     step=step.name, flow=self.name))
+        for step in self.step_ids.filtered(lambda step: step.kind == 'split'):
+            labels = dict(step._fields['branch']._description_selection(self.env))
+            variants = {branch for branch, _weight in step._split_weights()}
+            branches = set(step.child_ids.mapped('branch'))
+            if missing := sorted(variants - branches):
+                raise ValidationError(self.env._(
+                    "Step %(step)s of flow %(flow)s: a random split needs a step on each of its variants (missing: %(variants)s).",
+                    step=step.name, flow=self.name, variants=", ".join(labels[branch] for branch in missing)))
+            if unweighted := sorted(branches - variants - {'always'}):
+                raise ValidationError(self.env._(
+                    "Step %(step)s of flow %(flow)s: steps follow %(variants)s, which the split never draws (no weight).",
+                    step=step.name, flow=self.name, variants=", ".join(labels[branch] for branch in unweighted)))
         self.step_ids._check_kind_settings()
 
     def action_enroll(self, partner_ids):

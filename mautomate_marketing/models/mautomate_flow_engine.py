@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 import pytz
 from psycopg2.errors import SerializationFailure
 
-from odoo import api, fields, models, modules
+from odoo import api, fields, models, modules, tools
 from odoo.tools import SQL
 
 from .mautomate_flow import parse_domain
@@ -17,9 +17,11 @@ MAX_ATTEMPTS = 3
 # Wait before the next attempt of a failed step, by attempts made so far.
 RETRY_DELAYS = {1: timedelta(minutes=5), 2: timedelta(minutes=30)}
 # Steps whose children follow only the branch of the step's outcome.
-BRANCHING_KINDS = ('condition', 'wait')
-# Steps that send automated mail: they follow quiet hours and count in the frequency cap.
+BRANCHING_KINDS = ('condition', 'wait', 'split')
+# Steps that send automated mail: they count in the frequency cap.
 MAIL_KINDS = ('email',)
+# Steps that send messages: they wait for the end of quiet hours.
+QUIET_KINDS = ('email', 'sms')
 # The frequency cap counts a contact's automated mails over this window.
 CAP_WINDOW = timedelta(days=7)
 QUIET_START, QUIET_END = 21, 8
@@ -50,17 +52,44 @@ class MautomateFlowEngine(models.AbstractModel):
         self.env.cr.execute(SQL("""
             INSERT INTO mautomate_flow_trace (participant_id, step_id, flow_id, state, scheduled_at, branch, attempts,
                                               create_uid, write_uid, create_date, write_date)
-            SELECT p.id, s.id, s.flow_id, 'scheduled', %(now)s + %(delay)s, 'entry', 0,
+            SELECT p.id, s.id, s.flow_id, 'scheduled', %(due)s, 'entry', 0,
                    %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
               FROM unnest(%(participants)s::int4[]) AS p(id)
+              JOIN mautomate_flow_participant fp ON fp.id = p.id
+              JOIN res_partner rp ON rp.id = fp.partner_id
              CROSS JOIN mautomate_flow_step s
              WHERE s.flow_id = %(flow)s
                AND NOT EXISTS (SELECT 1 FROM mautomate_flow_step_parent_rel r WHERE r.step_id = s.id)
                 ON CONFLICT (participant_id, step_id) DO NOTHING
          RETURNING scheduled_at
-        """, now=now, delay=delay_sql(SQL('s.delay'), SQL('s.delay_unit')), uid=self.env.uid,
-            participants=list(participant_ids), flow=flow.id))
+        """, due=self._due_at_sql(SQL('%s + %s', now, delay_sql(SQL('s.delay'), SQL('s.delay_unit'))), 's', 'rp'),
+            uid=self.env.uid, participants=list(participant_ids), flow=flow.id))
         self._wake_at({row[0] for row in self.env.cr.fetchall()}, now)
+
+    @api.model
+    def _due_at_sql(self, after, step, partner):
+        """ SQL of when step `step` (a table alias) runs for contact `partner` (an alias) once `after` (a UTC
+        timestamp) has come: then, or for a step at a time of day, at the first such time from then in the
+        contact's time zone (else the company's, else UTC). A zone PostgreSQL does not know counts as unknown. """
+        step, partner = SQL.identifier(step), SQL.identifier(partner)
+        known = self._get_known_time_zones()
+        company_zone = self.env.company.partner_id.tz
+        zone = SQL("COALESCE(CASE WHEN %(partner)s.tz = ANY(%(known)s::varchar[]) THEN %(partner)s.tz END, %(company)s)",
+                   partner=partner, known=list(known), company=company_zone if company_zone in known else 'UTC')
+        hour = SQL("make_interval(mins => round(%s.run_time * 60)::int4)", step)
+        local = SQL("((%s) AT TIME ZONE 'UTC' AT TIME ZONE %s)", after, zone)
+        # The first local time at `hour` not before `local`, back in UTC.
+        return SQL("""CASE WHEN %(step)s.run_at_time
+                           THEN (date_trunc('day', %(local)s - %(hour)s - interval '1 microsecond') + interval '1 day'
+                                 + %(hour)s) AT TIME ZONE %(zone)s AT TIME ZONE 'UTC'
+                           ELSE %(after)s END""", step=step, local=local, hour=hour, zone=zone, after=after)
+
+    @api.model
+    @tools.ormcache()
+    def _get_known_time_zones(self):
+        """ The time zones PostgreSQL knows (reading them takes it a while: cached). """
+        self.env.cr.execute("SELECT name FROM pg_timezone_names")
+        return frozenset(row[0] for row in self.env.cr.fetchall())
 
     @api.model
     def _wake_at(self, dates, now):
@@ -186,10 +215,10 @@ class MautomateFlowEngine(models.AbstractModel):
 
     @api.model
     def _defer_mails(self, traces, now):
-        """ E-mail steps due in the contact's quiet hours wait for their end; those over the frequency cap wait
+        """ E-mail and SMS steps due in the contact's quiet hours wait for their end; e-mails over the frequency cap wait
         until the cap frees. They are rescheduled, never dropped. Returns the deferred traces. """
         cap, quiet = self._get_sending_policy()
-        mails = traces.filtered(lambda trace: trace.step_id.kind in MAIL_KINDS)
+        mails = traces.filtered(lambda trace: trace.step_id.kind in QUIET_KINDS)
         if not mails or not (cap or quiet):
             return traces.browse()
         deferrals = {}
@@ -203,7 +232,7 @@ class MautomateFlowEngine(models.AbstractModel):
                 if ends[tz]:
                     deferrals[trace.id] = (ends[tz], 'quiet_hours')
         if cap:
-            capped = mails.filtered(lambda trace: trace.id not in deferrals)
+            capped = mails.filtered(lambda trace: trace.id not in deferrals and trace.step_id.kind in MAIL_KINDS)
             sent = self._recent_mails(capped.participant_id.partner_id.ids, now, cap)
             for trace in capped.sorted(lambda trace: (trace.scheduled_at, trace.id)):
                 dates = sent.setdefault(trace.participant_id.partner_id.id, [])
@@ -274,7 +303,7 @@ class MautomateFlowEngine(models.AbstractModel):
         failing ones are retried. Returns ({trace id: (state, outcome, skip reason)}, {trace id: error}). """
         try:
             with self.env.cr.savepoint():
-                return step._flow_execute(traces, now), {}
+                return self._split_failures(step._flow_execute(traces, now))
         except Exception as error:  # any error of a step is stored on its traces
             self.env.invalidate_all()
             if len(traces) == 1:
@@ -284,12 +313,21 @@ class MautomateFlowEngine(models.AbstractModel):
         for trace in traces:
             try:
                 with self.env.cr.savepoint():
-                    results.update(step._flow_execute(trace, now))
+                    trace_results, trace_failures = self._split_failures(step._flow_execute(trace, now))
+                results.update(trace_results)
+                failures.update(trace_failures)
             except Exception as error:  # any error of a step is stored on its trace
                 self.env.invalidate_all()
                 _logger.info("Flow step %s failed for trace %s", step.id, trace.id, exc_info=True)
                 failures[trace.id] = error
         return results, failures
+
+    @api.model
+    def _split_failures(self, results):
+        """ A step may fail some traces and not others (e.g. a webhook call each): an exception as a trace's
+        result is its failure. Returns (results, failures). """
+        failures = {trace_id: result for trace_id, result in results.items() if isinstance(result, Exception)}
+        return {trace_id: result for trace_id, result in results.items() if trace_id not in failures}, failures
 
     @api.model
     def _save_results(self, results, now):
@@ -338,7 +376,7 @@ class MautomateFlowEngine(models.AbstractModel):
         self.env.cr.execute(SQL("""
             INSERT INTO mautomate_flow_trace (participant_id, step_id, flow_id, state, scheduled_at, branch, attempts,
                                               create_uid, write_uid, create_date, write_date)
-            SELECT t.participant_id, c.id, c.flow_id, 'scheduled', %(now)s + %(delay)s,
+            SELECT t.participant_id, c.id, c.flow_id, 'scheduled', %(due)s,
                    CASE WHEN s.kind IN %(branching)s THEN t.outcome ELSE 'always' END, 0,
                    %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
               FROM mautomate_flow_trace t
@@ -346,12 +384,14 @@ class MautomateFlowEngine(models.AbstractModel):
               JOIN mautomate_flow_step_parent_rel r ON r.parent_id = s.id
               JOIN mautomate_flow_step c ON c.id = r.step_id
               JOIN mautomate_flow_participant p ON p.id = t.participant_id
+              JOIN res_partner rp ON rp.id = p.partner_id
              WHERE t.id = ANY(%(ids)s) AND t.state IN ('done', 'skipped') AND p.state = 'running'
                AND (s.kind NOT IN %(branching)s OR c.branch = 'always' OR c.branch = t.outcome)
           ORDER BY t.id, c.sequence, c.id
                 ON CONFLICT (participant_id, step_id) DO NOTHING
          RETURNING scheduled_at
-        """, now=now, delay=delay_sql(SQL('c.delay'), SQL('c.delay_unit')), branching=BRANCHING_KINDS,
+        """, due=self._due_at_sql(SQL('%s + %s', now, delay_sql(SQL('c.delay'), SQL('c.delay_unit'))), 'c', 'rp'),
+            branching=BRANCHING_KINDS,
             uid=self.env.uid, ids=trace_ids))
         self._wake_at({row[0] for row in self.env.cr.fetchall()}, now)
 

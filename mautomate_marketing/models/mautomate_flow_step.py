@@ -8,8 +8,10 @@ from odoo.tools import SQL
 
 from .mautomate_event import EVENT_TYPES
 from .mautomate_flow import parse_domain
+from .mautomate_flow_step_actions import SPLIT_VARIANTS
+from .mautomate_scoring import _PATH_QUERY
 
-BRANCHES = [('always', 'Always'), ('yes', 'Yes'), ('no', 'No'), ('timeout', 'Timeout')]
+BRANCHES = [('always', 'Always'), ('yes', 'Yes'), ('no', 'No'), ('timeout', 'Timeout'), *SPLIT_VARIANTS]
 DELAY_UNITS = [('minutes', 'Minutes'), ('hours', 'Hours'), ('days', 'Days'), ('weeks', 'Weeks'), ('months', 'Months')]
 STEP_KINDS = [
     ('email', 'Send E-mail'),
@@ -19,6 +21,14 @@ STEP_KINDS = [
     ('condition', 'Condition'),
     ('wait', 'Wait for Event'),
     ('exit', 'Exit'),
+    ('sms', 'Send SMS'),
+    ('update', 'Update Fields'),
+    ('server_action', 'Run Server Action'),
+    ('lead', 'Create Lead'),
+    ('convert', 'Convert to Opportunity'),
+    ('assign', 'Assign to Sales Team'),
+    ('webhook', 'Call Webhook'),
+    ('split', 'Random Split'),
 ]
 
 
@@ -26,6 +36,7 @@ class MautomateFlowStep(models.Model):
     """ A step of a flow. Steps form a graph without cycles: a step follows one or more parents (paths
     merge), on the branch it names, after its delay. """
     _name = 'mautomate.flow.step'
+    _inherit = ['mautomate.flow.step.actions']
     _description = 'Automation Flow Step'
     _order = 'flow_id, sequence, id'
 
@@ -39,9 +50,13 @@ class MautomateFlowStep(models.Model):
     child_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'parent_id', 'step_id', 'Next Steps')
     branch = fields.Selection(BRANCHES, required=True, default='always',
                               help="After a condition: its yes or no branch; after a wait for an event: yes when the event "
-                                   "came, timeout when it did not. After any other step the step always follows.")
+                                   "came, timeout when it did not; after a random split: the variant drawn. After any other "
+                                   "step the step always follows.")
     delay = fields.Integer(default=0, help="How long after its parent (or the entry in the flow) the step runs.")
     delay_unit = fields.Selection(DELAY_UNITS, required=True, default='days')
+    run_at_time = fields.Boolean('At a Time of Day', help="After its delay, the step waits for this time of day in the "
+                                                          "contact's time zone (else the company's, else UTC).")
+    run_time = fields.Float('Time of Day', default=9.0)
     kind = fields.Selection(STEP_KINDS, required=True, default='email')
     depth = fields.Integer(compute='_compute_depth', help="The longest path from a first step.")
     outline_name = fields.Char('Step', compute='_compute_depth')
@@ -61,13 +76,16 @@ class MautomateFlowStep(models.Model):
     # score points
     score_points = fields.Integer('Points')
     # condition
-    condition_type = fields.Selection([('domain', 'Contact Matches'), ('event', 'Event Since a Step')], default='domain')
+    condition_type = fields.Selection([('domain', 'Contact Matches'), ('event', 'Event Since a Step'),
+                                       ('url', 'Visited a Page Since a Step')], default='domain')
     condition_domain = fields.Char('Contact Domain', default='[]')
     condition_event_type = fields.Selection(EVENT_TYPES, 'Event Type')
+    condition_url = fields.Char('Page URL', help="A page view of a URL matching this pattern: '*' is any text. '/pricing*' "
+                                                 "matches the path on any site; 'https://shop.example.com/*' the whole URL.")
     condition_step_id = fields.Many2one(
         'mautomate.flow.step', 'Since Step', ondelete='restrict',
         help="The event counts if it came after this step ran for the participant. For a step sending e-mail, only the "
-             "events of its own mails count (e.g. opened this mail).")
+             "e-mail events of its own mails count (e.g. opened this mail).")
     # wait for event
     wait_event_type = fields.Selection(EVENT_TYPES, 'Wait For')
     wait_timeout = fields.Integer('Timeout', default=0)
@@ -108,11 +126,16 @@ class MautomateFlowStep(models.Model):
             raise ValidationError(self.env._("The steps of a flow cannot loop: a step cannot follow itself, directly or not."))
 
     @api.constrains('kind', 'mail_template_id', 'delay', 'condition_type', 'condition_domain', 'condition_event_type',
-                    'activity_type_id', 'wait_event_type', 'wait_timeout')
+                    'condition_url', 'activity_type_id', 'wait_event_type', 'wait_timeout', 'run_at_time', 'run_time',
+                    'sms_template_id', 'update_action_ids', 'server_action_id', 'crm_team_id', 'webhook_url',
+                    'webhook_timeout', 'split_weight_a', 'split_weight_b', 'split_weight_c', 'split_weight_d',
+                    'split_weight_e')
     def _check_kind_settings(self):
         for step in self:
             if step.delay < 0 or step.wait_timeout < 0:
                 raise ValidationError(self.env._("Step %s: delays cannot be negative.", step.name))
+            if step.run_at_time and not 0 <= step.run_time < 24:
+                raise ValidationError(self.env._("Step %s: the time of day is between 00:00 and 23:59.", step.name))
             if step.kind == 'email' and not step.mail_template_id:
                 raise ValidationError(self.env._("Step %s sends an e-mail: choose its template.", step.name))
             if step.kind == 'activity' and not step.activity_type_id:
@@ -121,6 +144,8 @@ class MautomateFlowStep(models.Model):
                 raise ValidationError(self.env._("Step %s waits for an event: choose its type and a timeout.", step.name))
             if step.kind == 'condition' and step.condition_type == 'event' and not step.condition_event_type:
                 raise ValidationError(self.env._("Step %s: choose the event type of the condition.", step.name))
+            if step.kind == 'condition' and step.condition_type == 'url' and not (step.condition_url or '').strip():
+                raise ValidationError(self.env._("Step %s: choose the URL of the pages the condition looks for.", step.name))
             if step.kind == 'condition' and step.condition_type == 'domain':
                 try:
                     with self.env.cr.savepoint():
@@ -128,6 +153,7 @@ class MautomateFlowStep(models.Model):
                 except Exception as error:  # any parse or field error is the user's to fix
                     raise ValidationError(self.env._("Step %(step)s: the domain is not valid (%(error)s).",
                                                      step=step.name, error=error)) from error
+            step._check_action_settings()
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -169,7 +195,8 @@ class MautomateFlowStep(models.Model):
     # ------------------------------------------------------------
 
     def _flow_execute(self, traces, now):
-        """ Run this step for `traces` (of this step), set-based. Returns {trace id: (state, outcome, skip reason)}. """
+        """ Run this step for `traces` (of this step), set-based. Returns {trace id: (state, outcome, skip reason)},
+        or for a trace that failed alone, the exception (the engine tries it again). """
         self.ensure_one()
         return getattr(self, f'_flow_execute_{self.kind}')(traces, now)
 
@@ -202,15 +229,8 @@ class MautomateFlowStep(models.Model):
                 to_send |= trace
         mailing = self._get_mailing()
         template = self.mail_template_id.sudo()
-        while to_send:
-            # One mail per contact per round: a contact enrolled twice gets its two mails in two rounds.
-            round_traces, seen = self.env['mautomate.flow.trace'], set()
-            for trace in to_send:
-                if trace.participant_id.partner_id.id not in seen:
-                    seen.add(trace.participant_id.partner_id.id)
-                    round_traces |= trace
-            to_send -= round_traces
-            mails = template.send_mail_batch(list(seen), email_values={'mailing_id': mailing.id})
+        for round_traces in self._contact_rounds(to_send):
+            mails = template.send_mail_batch(round_traces.participant_id.partner_id.ids, email_values={'mailing_id': mailing.id})
             mail_by_partner = {mail.res_id: mail for mail in mails}
             for mail in mails.filtered(lambda mail: not mail.email_to and not mail.recipient_ids):
                 # A template without recipients: the mail goes to its contact.
@@ -290,15 +310,23 @@ class MautomateFlowStep(models.Model):
             partner_ids = set(self.env['res.partner'].sudo().with_context(active_test=False)._search(
                 [('id', 'in', traces.participant_id.partner_id.ids), *parse_domain(self.condition_domain)]))
             yes = traces.filtered(lambda trace: trace.participant_id.partner_id.id in partner_ids)
+        elif self.condition_type == 'url':
+            yes = traces.browse(self._traces_with_event(traces, 'page_view', self.condition_step_id, self.condition_url))
         else:
             yes = traces.browse(self._traces_with_event(traces, self.condition_event_type, self.condition_step_id))
         return {trace.id: ('done', 'yes' if trace in yes else 'no', None) for trace in traces}
 
-    def _traces_with_event(self, traces, event_type, since_step):
-        """ Ids of the traces whose contact has an event of `event_type` since `since_step` ran for the
-        participant (else since the participant's entry); for a step sending e-mail, an event of its mails. """
+    def _traces_with_event(self, traces, event_type, since_step, url_pattern=None):
+        """ Ids of the traces whose contact has an event of `event_type` (of a URL matching `url_pattern`, with
+        the semantics of scoring rules) since `since_step` ran for the participant (else since the participant's
+        entry); an e-mail event since a step sending e-mail: an event of its mails. """
         self.env['mautomate.event'].flush_model()
-        mailing = (since_step.mailing_id.id or -1) if since_step.kind == 'email' else None
+        mailing = (since_step.mailing_id.id or -1) if since_step.kind == 'email' and event_type.startswith('email_') else None
+        url_like, url_full = None, False
+        if url_pattern:
+            url_like = self.env['mautomate.score.rule']._glob_to_like(url_pattern.strip())
+            url_full = '://' in url_pattern
+        path = SQL(_PATH_QUERY)
         self.env.cr.execute(SQL("""
             SELECT t.id FROM mautomate_flow_trace t
               JOIN mautomate_flow_participant p ON p.id = t.participant_id
@@ -307,8 +335,12 @@ class MautomateFlowStep(models.Model):
                    SELECT 1 FROM mautomate_event e
                     WHERE e.partner_id = p.partner_id AND e.event_type = %(event_type)s
                       AND e.occurred_at >= COALESCE(since.done_at, p.create_date)
-                      AND (%(mailing)s::int4 IS NULL OR (e.res_model = 'mailing.mailing' AND e.res_id = %(mailing)s)))
-        """, since_step=since_step.id or None, ids=traces.ids, event_type=event_type, mailing=mailing))
+                      AND (%(mailing)s::int4 IS NULL OR (e.res_model = 'mailing.mailing' AND e.res_id = %(mailing)s))
+                      AND (%(url_like)s::varchar IS NULL
+                           OR (CASE WHEN %(url_full)s THEN e.url ELSE %(path)s END) ILIKE %(url_like)s
+                           OR (NOT %(url_full)s AND split_part(%(path)s, '?', 1) ILIKE %(url_like)s)))
+        """, since_step=since_step.id or None, ids=traces.ids, event_type=event_type, mailing=mailing,
+            url_like=url_like, url_full=url_full, path=path))
         return [row[0] for row in self.env.cr.fetchall()]
 
     def _flow_execute_wait(self, traces, now):

@@ -46,6 +46,8 @@ class MautomateFlowStep(models.Model):
     def _flow_outcomes(self):
         """ The outcomes a participant can leave this step by. """
         self.ensure_one()
+        if self.kind == 'split':
+            return tuple(branch for branch, _weight in self._split_weights())
         return {'condition': ('yes', 'no'), 'wait': ('yes', 'timeout')}.get(self.kind, ('always',))
 
     def _flow_covered_outcomes(self, children=None):

@@ -10,6 +10,11 @@ SKIP_REASONS = [
     ('exited', 'Exited'),
     ('flow_stopped', 'Flow Stopped'),
     ('no_salesperson', 'No Salesperson'),
+    ('no_phone', 'No Phone Number'),
+    ('invalid_phone', 'Invalid Phone Number'),
+    ('duplicate_phone', 'Number Already Texted'),
+    ('lead_exists', 'Has an Open Lead'),
+    ('no_lead', 'No Open Lead'),
 ]
 TRACE_STATES = [
     ('scheduled', 'Scheduled'),
