@@ -1,6 +1,8 @@
 from datetime import timedelta
 
-from odoo.tests import tagged
+from lxml import etree
+
+from odoo.tests import common, tagged
 
 from .test_flows import FlowCase
 
@@ -51,6 +53,9 @@ class TestFlowFigures(FlowCase):
         steps = self.Step.create([{'flow_id': flow.id, 'name': f'mail {i}', 'kind': 'email',
                                    'mail_template_id': self.templates['mail1'].id}
                                   for flow in flows for i in range(3)])
+        for step in steps:  # as after their first mails: each step's mailing holds its opens and clicks
+            step.mailing_id = self.env['mailing.mailing'].create({
+                'subject': step.name, 'mailing_model_id': self.env['ir.model']._get_id('res.partner')})
         fields = ['waiting_count', 'done_count', 'skipped_count', 'skipped_reasons', 'error_count', 'opened_count',
                   'clicked_count']
 
@@ -61,3 +66,17 @@ class TestFlowFigures(FlowCase):
             return self.env.cr.sql_log_count - before
 
         self.assertEqual(queries(steps), queries(steps[:1]))
+
+    def test_sales_rep_opens_a_participation(self):
+        """ Sales reps see who is in which flow, without the traces they may not read. """
+        rep = common.new_test_user(self.env, 'flow_figures_rep', groups='sales_team.group_sale_salesman')
+        flow = self.make_flow()
+        self.step(flow, 'mail1')
+        flow.action_start()
+        participant = flow.action_enroll([self.partner.id]).with_user(rep)
+        Participant = self.env['mautomate.flow.participant'].with_user(rep)
+        arch = Participant.get_views([(False, 'form')])['views']['form']['arch']
+        names = [node.get('name') for node in etree.fromstring(arch).iter('field')
+                 if not any(parent.tag == 'field' for parent in node.iterancestors())]
+        self.assertNotIn('trace_ids', names)
+        self.assertEqual(participant.web_read({name: {} for name in names})[0]['state'], 'running')
