@@ -32,6 +32,7 @@
         'demo/mautomate_scoring_demo.xml',
         'demo/mautomate_predictive_demo.xml',
         'demo/mautomate_flow_demo.xml',
+        'demo/mautomate_flow_welcome_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [
