@@ -1,6 +1,8 @@
 """ Screenshots for the README, from a running Odoo with the demo data (tools/setup.sh).
 
-Usage: python docs/take_screenshots.py [http://localhost:8069 [database]]   (needs requests and websocket-client)
+Usage: python docs/take_screenshots.py [http://localhost:8069 [database [name,name...]]]
+(needs requests and websocket-client; the names pick some of the screenshots; run the server without cron
+workers, --max-cron-threads=0: the script runs the flow engine itself)
 """
 import base64
 import json
@@ -15,6 +17,9 @@ import websocket
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else 'http://localhost:8069'
 DB = sys.argv[2] if len(sys.argv) > 2 else 'mautomate'
+ONLY = set(sys.argv[3].split(',')) if len(sys.argv) > 3 else None
+# The screenshots of the demo welcome series, after flow_history.
+FLOW_SHOTS = {'flows_kanban', 'flow_form', 'flow_traces_pivot'}
 # Open the form's Timeline tab and bring it to the top of the screen.
 OPEN_TIMELINE_TAB = """
     document.querySelector('.o_notebook_headers a[name=mautomate_timeline]').click();
@@ -48,6 +53,36 @@ def visitor_journey(rpc):
     return lead_id
 
 
+def flow_history(rpc):
+    """ The demo welcome series at work: contacts enrolled by hand (two of them blacklisted, one without
+    e-mail), the engine run step by step, some mails opened and clicked, one contact reaching the goal. """
+    def ref(xmlid):
+        return rpc('ir.model.data', 'check_object_reference', *xmlid.split('.'))[1]
+
+    flow_id = ref('mautomate_marketing.mautomate_flow_demo_welcome')
+    cron_id = ref('mautomate_marketing.ir_cron_mautomate_flow_engine')
+    partner_ids = rpc('res.partner', 'search', [('email', '!=', False), ('user_ids', '=', False)], limit=14, order='id')
+    # Found again on a second run: the flow takes a contact once, the figures stay those of one run.
+    no_mail = rpc('res.partner', 'search', [('name', '=', 'Nils No-Mail')], limit=1)
+    partner_ids += no_mail or [rpc('res.partner', 'create', {'name': 'Nils No-Mail'})]
+    blacklisted = rpc('res.partner', 'read', partner_ids[-3:-1], ['email'])
+    rpc('mail.blacklist', 'create', [{'email': partner['email']} for partner in blacklisted])
+    rpc('mautomate.flow', 'action_enroll', [flow_id], partner_ids)
+    rpc('ir.cron', 'method_direct_trigger', [cron_id])  # the welcome mails
+    # What the open pixel and the tracked links record (mailing.trace's set_opened and set_clicked).
+    mailing_id = rpc('mautomate.flow.step', 'read', [ref('mautomate_marketing.mautomate_flow_demo_welcome_step_mail')],
+                     ['mailing_id'])[0]['mailing_id'][0]
+    trace_ids = rpc('mailing.trace', 'search', [('mass_mailing_id', '=', mailing_id)], order='id')
+    now = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())
+    rpc('mailing.trace', 'write', trace_ids[:7], {'trace_status': 'open', 'open_datetime': now})
+    rpc('mailing.trace', 'write', trace_ids[:3], {'links_click_datetime': now})
+    signed_up = ref('mautomate_marketing.res_partner_category_flow_demo_signed_up')
+    rpc('res.partner', 'write', partner_ids[:1], {'category_id': [(4, signed_up)]})
+    for _step in range(2):  # the condition, then the steps of its branches
+        rpc('ir.cron', 'method_direct_trigger', [cron_id])
+    return flow_id
+
+
 def main():
     session = admin_session()
 
@@ -55,7 +90,8 @@ def main():
         return session.post(f'{BASE}/web/dataset/call_kw', json={'params': {
             'model': model, 'method': method, 'args': list(args), 'kwargs': kw}}).json()['result']
 
-    lead_id = visitor_journey(rpc)
+    lead_id = visitor_journey(rpc) if ONLY is None or ONLY - FLOW_SHOTS else None
+    flow_id = flow_history(rpc) if ONLY is None or ONLY & FLOW_SHOTS else None
     azure_id = rpc('ir.model.data', 'check_object_reference', 'base', 'res_partner_12')[1]
     hot_lead_id = rpc('crm.lead', 'search', [('mautomate_grade', '=', 'A1')], limit=1, order='mautomate_score desc')[0]
     pages = [
@@ -68,7 +104,11 @@ def main():
         ('pipeline_grades', '/odoo/crm', None),
         ('lead_why_this_score', f'/odoo/action-crm.crm_lead_all_leads/{hot_lead_id}', OPEN_SCORE_TAB),
         ('score_rules', '/odoo/action-mautomate_marketing.mautomate_score_rule_action', None),
+        ('flows_kanban', '/odoo/action-mautomate_marketing.mautomate_flow_action', None),
+        ('flow_form', f'/odoo/action-mautomate_marketing.mautomate_flow_action/{flow_id}', None),
+        ('flow_traces_pivot', '/odoo/action-mautomate_marketing.mautomate_flow_trace_action?view_type=pivot', None),
     ]
+    pages = [page for page in pages if ONLY is None or page[0] in ONLY]
     profile = tempfile.mkdtemp()
     chrome = subprocess.Popen(['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--remote-debugging-port=9333',
                                '--no-first-run', '--disable-background-networking', '--disable-component-update',

@@ -18,6 +18,8 @@
         'views/mautomate_score_rule_views.xml',
         'views/mautomate_score_entry_views.xml',
         'views/mautomate_flow_views.xml',
+        'views/mautomate_flow_participant_views.xml',
+        'views/mautomate_flow_trace_views.xml',
         'views/mautomate_flow_enroll_views.xml',
         'views/res_partner_views.xml',
         'views/crm_lead_views.xml',
@@ -31,6 +33,7 @@
         'demo/mautomate_scoring_demo.xml',
         'demo/mautomate_predictive_demo.xml',
         'demo/mautomate_flow_demo.xml',
+        'demo/mautomate_flow_welcome_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [

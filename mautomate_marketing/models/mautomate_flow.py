@@ -53,6 +53,9 @@ class MautomateFlow(models.Model):
     participant_count = fields.Integer('Participants', compute='_compute_counts')
     running_count = fields.Integer('In Progress', compute='_compute_counts')
     converted_count = fields.Integer('Converted', compute='_compute_counts')
+    conversion_rate = fields.Float('Conversion (%)', compute='_compute_counts', digits=(16, 1),
+                                   help="Converted participants out of all participants.")
+    trace_count = fields.Integer('Traces', compute='_compute_trace_count')
 
     @api.depends('participant_ids.state')
     def _compute_counts(self):
@@ -63,6 +66,13 @@ class MautomateFlow(models.Model):
             flow.participant_count = sum(count for (flow_id, _state), count in counts.items() if flow_id == flow._origin.id)
             flow.running_count = by_state['running']
             flow.converted_count = by_state['converted']
+            flow.conversion_rate = 100.0 * flow.converted_count / flow.participant_count if flow.participant_count else 0.0
+
+    def _compute_trace_count(self):
+        counts = dict(self.env['mautomate.flow.trace']._read_group(
+            [('flow_id', 'in', self._origin.ids)], ['flow_id'], ['__count']))
+        for flow in self:
+            flow.trace_count = counts.get(flow._origin, 0)
 
     @api.constrains('domain', 'goal_domain')
     def _check_domains(self):
@@ -176,6 +186,17 @@ class MautomateFlow(models.Model):
         self.ensure_one()
         action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_flow_participant_action')
         action.update({'domain': [('flow_id', '=', self.id)], 'context': {'default_flow_id': self.id}})
+        return action
+
+    def action_open_converted(self):
+        action = self.action_open_participants()
+        action['context'] = {**action['context'], 'search_default_converted': 1}
+        return action
+
+    def action_open_traces(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_flow_trace_action')
+        action.update({'domain': [('flow_id', '=', self.id)], 'context': {'search_default_group_step': 1}})
         return action
 
     # ------------------------------------------------------------

@@ -1,3 +1,4 @@
+from collections import defaultdict
 from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
@@ -95,7 +96,12 @@ class MautomateFlowStep(models.Model):
     waiting_count = fields.Integer('Waiting', compute='_compute_figures')
     done_count = fields.Integer('Done', compute='_compute_figures')
     skipped_count = fields.Integer('Skipped', compute='_compute_figures')
+    skipped_reasons = fields.Char('Skipped Because', compute='_compute_figures',
+                                  help="How many participants skipped the step, by reason.")
     error_count = fields.Integer('Errors', compute='_compute_figures')
+    opened_count = fields.Integer('Opened', compute='_compute_mail_figures', help="Mails of this step opened.")
+    clicked_count = fields.Integer('Clicked', compute='_compute_mail_figures',
+                                   help="Mails of this step with a link clicked.")
 
     @api.depends('parent_ids', 'name')
     def _compute_depth(self):
@@ -105,17 +111,43 @@ class MautomateFlowStep(models.Model):
                 depth += 1
                 level = level.parent_ids
             step.depth = depth
-            step.outline_name = "\u2003" * depth + (step.name or '')
+            step.outline_name = ("\u2003" * (depth - 1) + "\u21b3 " if depth else "") + (step.name or '')
 
-    @api.depends('trace_ids.state')
+    @api.depends('trace_ids.state', 'trace_ids.skip_reason')
     def _compute_figures(self):
-        counts = {(step.id, state): count for step, state, count in self.env['mautomate.flow.trace']._read_group(
-            [('step_id', 'in', self.ids)], ['step_id', 'state'], ['__count'])}
+        Trace = self.env['mautomate.flow.trace']
+        counts, skipped = defaultdict(int), defaultdict(dict)
+        for step, state, reason, count in Trace._read_group(
+                [('step_id', 'in', self._origin.ids)], ['step_id', 'state', 'skip_reason'], ['__count']):
+            counts[step.id, state] += count
+            if state == 'skipped':
+                skipped[step.id][reason] = count
+        reasons = dict(Trace._fields['skip_reason']._description_selection(self.env))
         for step in self:
-            step.waiting_count = counts.get((step._origin.id, 'scheduled'), 0) + counts.get((step._origin.id, 'waiting'), 0)
-            step.done_count = counts.get((step._origin.id, 'done'), 0)
-            step.skipped_count = counts.get((step._origin.id, 'skipped'), 0)
-            step.error_count = counts.get((step._origin.id, 'error'), 0)
+            step_id = step._origin.id
+            step.waiting_count = counts[step_id, 'scheduled'] + counts[step_id, 'waiting']
+            step.done_count = counts[step_id, 'done']
+            step.skipped_count = counts[step_id, 'skipped']
+            step.error_count = counts[step_id, 'error']
+            labelled = [(count, reasons.get(reason) or self.env._("Other")) for reason, count in skipped[step_id].items()]
+            step.skipped_reasons = ", ".join(f"{count} {label}" for count, label in
+                                             sorted(labelled, key=lambda item: (-item[0], item[1])))
+
+    @api.depends('mailing_id')
+    def _compute_mail_figures(self):
+        """ Opens and clicks as the mailing counts them (mass_mailing's statistics), for all steps at once;
+        as superuser: the figures are counts, the mailing traces are the e-mail marketers'. """
+        opened, clicked = defaultdict(int), defaultdict(int)
+        if mailings := self._origin.mailing_id:
+            for mailing, status, count, click_count in self.env['mailing.trace'].sudo()._read_group(
+                    [('mass_mailing_id', 'in', mailings.ids)], ['mass_mailing_id', 'trace_status'],
+                    ['__count', 'links_click_datetime:count']):
+                if status in ('open', 'reply'):
+                    opened[mailing.id] += count
+                clicked[mailing.id] += click_count
+        for step in self:
+            step.opened_count = opened[step._origin.mailing_id.id]
+            step.clicked_count = clicked[step._origin.mailing_id.id]
 
     @api.constrains('parent_ids', 'flow_id')
     def _check_graph(self):
