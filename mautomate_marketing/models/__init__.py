@@ -19,3 +19,5 @@ from . import res_config_settings
 from . import res_partner
 from . import res_users
 from . import website_visitor
+from . import mautomate_flow_trigger_fire
+from . import mautomate_flow_trigger_scan

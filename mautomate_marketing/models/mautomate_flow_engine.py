@@ -136,7 +136,7 @@ class MautomateFlowEngine(models.AbstractModel):
 
     @api.model
     def _check_goals(self, traces):
-        """ Participants whose contact reached their flow's goal leave it as converted. Returns their traces. """
+        """ Participants whose contact (or lead) reached their flow's goal leave it as converted. Returns their traces. """
         reached = self.env['mautomate.flow.trace']
         for flow in traces.flow_id.filtered('goal_domain'):
             flow_traces = traces.filtered(lambda trace, flow=flow: trace.flow_id == flow)
@@ -145,9 +145,8 @@ class MautomateFlowEngine(models.AbstractModel):
             except (ValueError, SyntaxError):
                 _logger.warning("Flow %s has an invalid goal domain: ignored", flow.id)
                 continue
-            partner_ids = set(self.env['res.partner'].sudo().with_context(active_test=False)._search(
-                [('id', 'in', flow_traces.participant_id.partner_id.ids), *domain]))
-            converted = flow_traces.filtered(lambda trace, ids=partner_ids: trace.participant_id.partner_id.id in ids)
+            participants = flow._filter_participants(flow_traces.participant_id, domain)
+            converted = flow_traces.filtered(lambda trace, participants=participants: trace.participant_id in participants)
             converted.participant_id._finish('converted', 'goal')
             reached |= converted
         return reached
