@@ -37,19 +37,19 @@ class MautomateFlowTrigger(models.Model):
         help="Only events whose title matches: '*' is any text, e.g. 'Parcel delivered' or 'Video watched*'. "
              "Case-insensitive. Empty: any title.")
     # stage, score, grade
-    stage = fields.Selection(STAGES, 'Stage', help="Enrols when the lifecycle stage reaches this stage or passes it.")
+    stage = fields.Selection(STAGES, help="Enrols when the lifecycle stage reaches this stage or passes it.")
     score_threshold = fields.Float('Score At Least', help="Enrols when the engagement score rises to this value or above.")
-    grade = fields.Selection(GRADES, 'Grade')
+    grade = fields.Selection(GRADES)
     grade_or_better = fields.Boolean('Or Better', help="A grade whose letter and digit are both at least as good "
                                                        "(e.g. B2 or better: A1, A2, B1, B2).")
     # field changed
-    field_id = fields.Many2one('ir.model.fields', 'Field', ondelete='cascade',
+    field_id = fields.Many2one('ir.model.fields', ondelete='cascade',
                                domain=f"[('model', '=', target_model), ('store', '=', True), ('ttype', 'in', {WATCHABLE_TYPES!r})]")
     field_change = fields.Selection([('any', 'Changes'), ('increase', 'Increases By At Least')], 'Change',
                                     default='any')
-    field_amount = fields.Float('Amount', help="How much the number must grow in one change.")
+    field_amount = fields.Float(help="How much the number must grow in one change.")
     # date reached
-    date_field_id = fields.Many2one('ir.model.fields', 'Date Field', ondelete='cascade',
+    date_field_id = fields.Many2one('ir.model.fields', ondelete='cascade',
                                     domain="[('model', '=', target_model), ('store', '=', True), "
                                            "('ttype', 'in', ('date', 'datetime'))]")
     date_offset = fields.Integer('Days', help="How many days before or after the date.")
@@ -61,7 +61,7 @@ class MautomateFlowTrigger(models.Model):
     # a record of another model
     res_model_id = fields.Many2one('ir.model', 'Model', ondelete='cascade',
                                    domain=[('transient', '=', False), ('model', 'not like', 'mautomate.%')])
-    res_model = fields.Char(related='res_model_id.model')
+    res_model = fields.Char('Model Name', related='res_model_id.model')
     partner_field = fields.Char('Contact Field', default='partner_id',
                                 help="The field (or path, e.g. order_id.partner_id) of the record that gives its contact; "
                                      "in a flow of leads, its lead.")
@@ -188,7 +188,9 @@ class MautomateFlowTrigger(models.Model):
 
     def write(self, vals):
         result = super().write(vals)
-        self.env.registry.clear_cache()
+        # The crons' own bookkeeping changes no cached set: no cache invalidation for all workers every few minutes.
+        if set(vals) - {'last_check'}:
+            self.env.registry.clear_cache()
         return result
 
     def unlink(self):

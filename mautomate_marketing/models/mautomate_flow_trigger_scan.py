@@ -122,8 +122,8 @@ class MautomateFlowTriggerScan(models.AbstractModel):
         takes no one for the time it was not running. """
         Trigger = self.env['mautomate.flow.trigger'].sudo()
         idle = Trigger.search([('trigger_type', 'in', trigger_types), ('flow_id.state', '!=', 'running')])
-        for trigger in idle:
-            trigger.last_check = False if trigger.trigger_type == 'record' else now
+        idle.filtered(lambda trigger: trigger.trigger_type == 'record' and trigger.last_check).write({'last_check': False})
+        idle.filtered(lambda trigger: trigger.trigger_type != 'record').write({'last_check': now})
         return Trigger.search([('trigger_type', 'in', trigger_types), ('flow_id.state', '=', 'running'),
                                ('flow_id.active', '=', True)])
 
@@ -148,6 +148,12 @@ class MautomateFlowTriggerScan(models.AbstractModel):
         now = fields.Datetime.now()
         done = 0
         for trigger in self._scanned_triggers(('record',), now):
+            try:
+                self._record_query(trigger)
+            except (ValueError, SyntaxError, KeyError) as error:
+                # A domain or model that no longer fits (a module or field removed): the other triggers still run.
+                _logger.warning("Flow trigger %s: its records cannot be searched (%s); skipped", trigger.id, error)
+                continue
             if not trigger.last_check:
                 self._record_baseline(trigger)
             else:

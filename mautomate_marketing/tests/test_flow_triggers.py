@@ -86,6 +86,7 @@ class TestFlowTriggers(TriggerCase):
     def test_score_and_grade_reached(self):
         """ Score rises to 50 or more; grade becomes B2 or better. Each crossing enrols once. """
         score_flow = self.trigger_flow('score', score_threshold=50, reentry='always')
+        stage_flow = self.trigger_flow('stage', stage='mql')
         grade_flow = self.trigger_flow('grade', grade='B2', grade_or_better=True, reentry='always')
         fitted = self.contact('Fiona Fit', 'fiona@fit.example.com')
         plain = self.contact('Paul Plain', 'paul@other.example.com')
@@ -96,6 +97,7 @@ class TestFlowTriggers(TriggerCase):
         self.assertEqual((fitted.mautomate_score, fitted.mautomate_grade), (60, 'B2'))
         self.assertEqual(score_flow.participant_ids.partner_id, fitted)
         self.assertEqual(grade_flow.participant_ids.partner_id, fitted)
+        self.assertEqual(stage_flow.participant_ids.partner_id, fitted, "the contact's own stage: a flow of contacts")
         self.award(fitted, 10)
         self.assertEqual((self.entries(score_flow, fitted), self.entries(grade_flow, fitted)), (1, 1),
                          "still above: no new crossing")
@@ -103,6 +105,7 @@ class TestFlowTriggers(TriggerCase):
         self.assertEqual(plain.mautomate_grade, 'D1')
         self.assertEqual(score_flow.participant_ids.partner_id, fitted | plain)
         self.assertEqual(grade_flow.participant_ids.partner_id, fitted, "D1 is not B2 or better")
+        self.assertEqual(stage_flow.participant_ids.partner_id, fitted, "a poor fit stays a lead")
         # A grade exactly: a contact that already has it does not enrol again when its score moves.
         exact_flow = self.trigger_flow('grade', grade='D1')
         self.award(plain, 10)
