@@ -140,9 +140,7 @@ class MautomateFlow(models.Model):
             flow._check_startable()
         self.filtered(lambda flow: flow.state != 'running').write({'state': 'running'})
         self.env['mautomate.flow.engine']._wake()
-        if self.trigger_ids.filtered(lambda trigger: trigger.trigger_type == 'record'):
-            # Its baseline of records that already match, at once.
-            self.env.ref('mautomate_marketing.ir_cron_mautomate_flow_trigger_records').sudo()._trigger()
+        self.trigger_ids._wake_scans()
         return True
 
     def action_pause(self):

@@ -182,8 +182,7 @@ class MautomateFlowTrigger(models.Model):
     def create(self, vals_list):
         triggers = super().create(vals_list)
         self.env.registry.clear_cache()
-        if triggers.filtered(lambda trigger: trigger.trigger_type == 'record'):
-            self.env.ref('mautomate_marketing.ir_cron_mautomate_flow_trigger_records').sudo()._trigger()
+        triggers._wake_scans()
         return triggers
 
     def write(self, vals):
@@ -197,6 +196,14 @@ class MautomateFlowTrigger(models.Model):
         result = super().unlink()
         self.env.registry.clear_cache()
         return result
+
+    def _wake_scans(self):
+        """ The crons of these triggers of running flows run at once: today's dates, a baseline of records. """
+        types = set(self.filtered(lambda trigger: trigger.flow_id.state == 'running').mapped('trigger_type'))
+        if 'record' in types:
+            self.env.ref('mautomate_marketing.ir_cron_mautomate_flow_trigger_records').sudo()._trigger()
+        if types & {'date', 'inactivity'}:
+            self.env.ref('mautomate_marketing.ir_cron_mautomate_flow_trigger_daily').sudo()._trigger()
 
     @api.model
     @tools.ormcache()

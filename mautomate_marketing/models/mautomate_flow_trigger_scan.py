@@ -117,13 +117,12 @@ class MautomateFlowTriggerScan(models.AbstractModel):
 
     @api.model
     def _scanned_triggers(self, trigger_types, now):
-        """ The running flows' triggers of these types. The others' last check follows the clock (a record
-        trigger's is cleared: its flow takes a new baseline when it runs), so that a flow started or resumed
-        takes no one for the time it was not running. """
+        """ The running flows' triggers of these types. The others' last check is cleared: a flow started or
+        resumed takes no one for the time it was not running (its first run looks at today, or takes a new
+        baseline of matching records). """
         Trigger = self.env['mautomate.flow.trigger'].sudo()
-        idle = Trigger.search([('trigger_type', 'in', trigger_types), ('flow_id.state', '!=', 'running')])
-        idle.filtered(lambda trigger: trigger.trigger_type == 'record' and trigger.last_check).write({'last_check': False})
-        idle.filtered(lambda trigger: trigger.trigger_type != 'record').write({'last_check': now})
+        Trigger.search([('trigger_type', 'in', trigger_types), ('flow_id.state', '!=', 'running'),
+                        ('last_check', '!=', False)]).write({'last_check': False})
         return Trigger.search([('trigger_type', 'in', trigger_types), ('flow_id.state', '=', 'running'),
                                ('flow_id.active', '=', True)])
 

@@ -228,6 +228,20 @@ class TestFlowTriggers(TriggerCase):
         self.assertEqual(flow.participant_ids.partner_id, born_today, "once on the day, however often the cron runs")
         self.scan_daily(self.start + timedelta(days=1))
         self.assertEqual(flow.participant_ids.partner_id, born_today | born_tomorrow)
+        # Paused on day 2, started again on day 3: day 2's birthday is not caught up, day 3's is taken at once.
+        born_day_2, born_day_3 = self.env['res.partner'].create([
+            {'name': 'Day 2', 'email': 'day2@example.com', 'x_birthday': today + timedelta(days=2) - relativedelta(years=20)},
+            {'name': 'Day 3', 'email': 'day3@example.com', 'x_birthday': today + timedelta(days=3) - relativedelta(years=25)}])
+        flow.action_pause()
+        self.scan_daily(self.start + timedelta(days=2))
+        cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_flow_trigger_daily')
+        self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)]).unlink()
+        with freeze_time(self.start + timedelta(days=3)):
+            flow.action_start()
+        self.assertTrue(self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]), "the daily scan runs at once")
+        self.scan_daily(self.start + timedelta(days=3))
+        self.assertEqual(flow.participant_ids.partner_id, born_today | born_tomorrow | born_day_3)
+        self.assertNotIn(born_day_2, flow.participant_ids.partner_id)
         next_year = self.start + relativedelta(years=1)
         self.scan_daily(next_year)
         self.assertEqual((self.entries(flow, born_today), self.entries(flow, born_tomorrow)), (2, 1))
