@@ -21,3 +21,5 @@ from . import res_users
 from . import website_visitor
 from . import mautomate_flow_step_guard
 from . import mautomate_flow_step_actions
+from . import mautomate_flow_trigger_fire
+from . import mautomate_flow_trigger_scan

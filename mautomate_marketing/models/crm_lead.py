@@ -106,7 +106,9 @@ class CrmLead(models.Model):
 
     def write(self, vals):
         before = self.partner_id
+        trigger_snapshot = self.env['mautomate.flow.trigger.scan']._snapshot(self._name, self.ids, vals)
         result = super().write(vals)
+        self.env['mautomate.flow.trigger.scan']._enroll_changes(trigger_snapshot)
         if SCORING_FIELDS & set(vals):
             self.env['mautomate.scoring']._enqueue_refresh((before | self.partner_id).ids, self.ids)
         return result

@@ -9,6 +9,8 @@ from odoo.osv import expression
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
+from .mautomate_scoring import STAGE_RANK
+
 _logger = logging.getLogger(__name__)
 
 
@@ -30,8 +32,11 @@ class MautomateFlow(models.Model):
     active = fields.Boolean(default=True)
     state = fields.Selection([('draft', 'Draft'), ('running', 'Running'), ('paused', 'Paused'), ('stopped', 'Stopped')],
                              required=True, default='draft', readonly=True, copy=False)
-    target = fields.Selection([('partner', 'Contacts')], required=True, default='partner',
-                              help="Who follows the flow. Contacts: a lead's events enrol the lead's contact.")
+    target = fields.Selection([('partner', 'Contacts'), ('lead', 'Leads')], required=True, default='partner',
+                              help="Who follows the flow. Contacts: a lead's events enrol the lead's contact. Leads: each "
+                                   "lead follows the flow (its contact gets its mails); the audience and goal are "
+                                   "domains of leads.")
+    target_model = fields.Char(compute='_compute_target_model', help="The model of the participants: what the domains filter.")
     user_id = fields.Many2one('res.users', 'Responsible', default=lambda self: self.env.user,
                               help="Gets the activities of contacts without a salesperson.")
     purpose = fields.Selection([('sell', 'Sell'), ('confirm', 'Confirm'), ('inform', 'Inform'), ('service', 'Service')],
@@ -57,6 +62,11 @@ class MautomateFlow(models.Model):
                                    help="Converted participants out of all participants.")
     trace_count = fields.Integer('Traces', compute='_compute_trace_count')
 
+    @api.depends('target')
+    def _compute_target_model(self):
+        for flow in self:
+            flow.target_model = flow._target_model()
+
     @api.depends('participant_ids.state')
     def _compute_counts(self):
         counts = {(flow.id, state): count for flow, state, count in self.env['mautomate.flow.participant']._read_group(
@@ -74,16 +84,29 @@ class MautomateFlow(models.Model):
         for flow in self:
             flow.trace_count = counts.get(flow._origin, 0)
 
-    @api.constrains('domain', 'goal_domain')
+    @api.constrains('domain', 'goal_domain', 'target')
     def _check_domains(self):
         for flow in self:
             for label, text in ((self.env._("audience"), flow.domain), (self.env._("goal"), flow.goal_domain)):
                 try:
                     with self.env.cr.savepoint():
-                        self.env['res.partner'].search_count(parse_domain(text), limit=1)
+                        self.env[flow._target_model()].search_count(parse_domain(text), limit=1)
                 except Exception as error:  # any parse or field error is the user's to fix
                     raise ValidationError(self.env._("Flow %(flow)s: the %(what)s domain is not valid (%(error)s).",
                                                      flow=flow.name, what=label, error=error)) from error
+
+    @api.constrains('target')
+    def _check_target(self):
+        self.env['mautomate.flow.participant'].flush_model(['flow_id', 'target'])
+        for flow in self:
+            if self.env['mautomate.flow.participant'].search_count(
+                    [('flow_id', '=', flow.id), ('target', '!=', flow.target)], limit=1):
+                raise ValidationError(self.env._("Flow %s has participants: it cannot change from contacts to leads or "
+                                                 "back.", flow.name))
+
+    def _target_model(self):
+        """ The model of the flow's participants: contacts or leads. """
+        return 'crm.lead' if self.target == 'lead' else 'res.partner'
 
     @api.constrains('reentry', 'reentry_days')
     def _check_reentry(self):
@@ -127,6 +150,7 @@ class MautomateFlow(models.Model):
             flow._check_startable()
         self.filtered(lambda flow: flow.state != 'running').write({'state': 'running'})
         self.env['mautomate.flow.engine']._wake()
+        self.trigger_ids._wake_scans()
         return True
 
     def action_pause(self):
@@ -173,14 +197,31 @@ class MautomateFlow(models.Model):
                     step=step.name, flow=self.name, variants=", ".join(labels[branch] for branch in unweighted)))
         self.step_ids._check_kind_settings()
 
-    def action_enroll(self, partner_ids):
-        """ Enrol these contacts (manual enrolment), following the audience and re-entry policy. Returns the
-        new participants. """
+    def action_enroll(self, record_ids):
+        """ Enrol these contacts (manual enrolment; in a flow of leads, these leads), following the audience
+        and re-entry policy. Returns the new participants. """
         self.ensure_one()
         self.check_access('write')
         if self.state != 'running':
             raise UserError(self.env._("Start flow %s before enrolling contacts.", self.name))
-        return self._enroll(dict.fromkeys(partner_ids))
+        return self._enroll_targets(record_ids)
+
+    def action_enroll_domain(self, domain, batch_size=10000):
+        """ Enrol every contact (or lead) matching `domain` and the audience, in batches of ids: set-based for
+        100k contacts. Returns how many were enrolled. """
+        self.ensure_one()
+        self.check_access('write')
+        if self.state != 'running':
+            raise UserError(self.env._("Start flow %s before enrolling contacts.", self.name))
+        Target = self.env[self._target_model()].sudo().with_context(active_test=False)
+        full_domain = [*domain, *parse_domain(self.domain)]
+        count, last_id = 0, 0
+        while True:
+            ids = list(Target._search([('id', '>', last_id), *full_domain], order='id', limit=batch_size))
+            if not ids:
+                return count
+            count += len(self._enroll_targets(ids))
+            last_id = ids[-1]
 
     def action_open_participants(self):
         self.ensure_one()
@@ -203,39 +244,59 @@ class MautomateFlow(models.Model):
     # Enrolment
     # ------------------------------------------------------------
 
-    def _enroll(self, lead_by_partner):
-        """ Enrol contacts {partner id: lead id or None} in this running flow, set-based: the audience domain,
-        then the re-entry policy in SQL; the first steps are scheduled and the engine woken. """
+    def _enroll_targets(self, ids):
+        """ Enrol these contacts, or in a flow of leads these leads. """
         self.ensure_one()
-        Participant = self.env['mautomate.flow.participant']
-        if self.state != 'running' or not lead_by_partner:
-            return Participant
+        return self._enroll_leads(ids) if self.target == 'lead' else self._enroll(dict.fromkeys(ids))
+
+    def _enroll(self, lead_by_partner):
+        """ Enrol contacts {partner id: lead id or None} in this running flow of contacts, set-based: the
+        audience domain, then the re-entry policy in SQL; the first steps are scheduled and the engine woken. """
+        self.ensure_one()
+        if self.state != 'running' or not lead_by_partner or self.target != 'partner':
+            return self.env['mautomate.flow.participant']
         partner_ids = list(self.env['res.partner'].sudo().with_context(active_test=False)._search(
             [('id', 'in', list(lead_by_partner)), *parse_domain(self.domain)]))
+        return self._insert_participants(partner_ids, [lead_by_partner.get(partner_id) or None for partner_id in partner_ids])
+
+    def _enroll_leads(self, lead_ids):
+        """ Enrol leads in this running flow of leads (their contact, if any, with them), like _enroll. """
+        self.ensure_one()
+        if self.state != 'running' or not lead_ids or self.target != 'lead':
+            return self.env['mautomate.flow.participant']
+        leads = self.env['crm.lead'].sudo().with_context(active_test=False).search(
+            [('id', 'in', list(lead_ids)), *parse_domain(self.domain)])
+        return self._insert_participants([lead.partner_id.id or None for lead in leads], leads.ids)
+
+    def _insert_participants(self, partner_ids, lead_ids):
+        """ Insert the participants (parallel lists) that the re-entry policy lets in: a flow of contacts
+        keys them by contact, a flow of leads by lead. """
+        Participant = self.env['mautomate.flow.participant']
         if not partner_ids:
             return Participant
+        key = SQL.identifier('lead_id' if self.target == 'lead' else 'partner_id')
         policy = {
-            'once': SQL("NOT EXISTS (SELECT 1 FROM mautomate_flow_participant x WHERE x.flow_id = %s AND x.partner_id = v.partner_id)",
-                        self.id),
+            'once': SQL("NOT EXISTS (SELECT 1 FROM mautomate_flow_participant x WHERE x.flow_id = %s AND x.%s = v.%s)",
+                        self.id, key, key),
             'after': SQL("""NOT EXISTS (SELECT 1 FROM mautomate_flow_participant x
-                                         WHERE x.flow_id = %s AND x.partner_id = v.partner_id AND (x.state = 'running'
+                                         WHERE x.flow_id = %s AND x.%s = v.%s AND (x.state = 'running'
                                             OR x.create_date > (now() at time zone 'UTC') - make_interval(days => %s)))""",
-                         self.id, self.reentry_days),
+                         self.id, key, key, self.reentry_days),
             'always': SQL("TRUE"),
         }[self.reentry]
         for model in ('mautomate.flow.participant', 'mautomate.flow.step', 'mautomate.flow.trace'):
             self.env[model].flush_model()
         self.env.cr.execute(SQL("""
-            INSERT INTO mautomate_flow_participant (flow_id, partner_id, lead_id, state, exclusive,
+            INSERT INTO mautomate_flow_participant (flow_id, partner_id, lead_id, target, state, exclusive,
                                                     create_uid, write_uid, create_date, write_date)
-            SELECT %(flow)s, v.partner_id, v.lead_id, 'running', %(exclusive)s,
+            SELECT %(flow)s, v.partner_id, v.lead_id, %(target)s, 'running', %(exclusive)s,
                    %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
               FROM unnest(%(partners)s::int4[], %(leads)s::int4[]) AS v(partner_id, lead_id)
              WHERE %(policy)s
-                ON CONFLICT (flow_id, partner_id) WHERE state = 'running' AND exclusive DO NOTHING
+                ON CONFLICT (flow_id, %(key)s) WHERE state = 'running' AND exclusive AND target = %(target)s DO NOTHING
          RETURNING id
         """, flow=self.id, uid=self.env.uid, partners=partner_ids, exclusive=self.reentry != 'always',
-            leads=[lead_by_partner.get(partner_id) or None for partner_id in partner_ids], policy=policy))
+            leads=list(lead_ids), policy=policy, key=key, target=self.target))
         participants = Participant.browse([row[0] for row in self.env.cr.fetchall()])
         if participants:
             self.env['mautomate.flow.engine']._schedule_first_steps(self, participants.ids)
@@ -250,8 +311,9 @@ class MautomateFlow(models.Model):
         self.flush_model(['state', 'active'])
         self.env['mautomate.flow.trigger'].flush_model()
         self.env.cr.execute("""
-            SELECT DISTINCT t.event_type FROM mautomate_flow_trigger t JOIN mautomate_flow f ON f.id = t.flow_id
-             WHERE f.state = 'running' AND f.active AND t.trigger_type = 'event'
+            SELECT DISTINCT CASE WHEN t.trigger_type = 'stage' THEN 'stage_change' ELSE t.event_type END
+              FROM mautomate_flow_trigger t JOIN mautomate_flow f ON f.id = t.flow_id
+             WHERE f.state = 'running' AND f.active AND t.trigger_type IN ('event', 'stage')
         """)
         return frozenset(row[0] for row in self.env.cr.fetchall())
 
@@ -314,25 +376,49 @@ class MautomateFlow(models.Model):
 
     @api.model
     def _enroll_events(self, event_ids, trigger_types):
+        """ Enrol the contacts (flows of leads: the leads) of these events in the flows whose event or stage
+        triggers they match. A stage trigger matches a stage change of the flow's participants' model that
+        reaches or passes its stage. """
         Trigger = self.env['mautomate.flow.trigger'].sudo()
-        triggers = Trigger.search([('trigger_type', '=', 'event'), ('event_type', 'in', list(trigger_types)),
-                                   ('flow_id.state', '=', 'running')])
+        triggers = Trigger.search([('flow_id.state', '=', 'running'), '|',
+                                   '&', ('trigger_type', '=', 'event'), ('event_type', 'in', list(trigger_types)),
+                                   ('trigger_type', '=', 'stage')])
         if not triggers:
             return
         values = SQL(', ').join(
-            SQL("(%s::int4, %s::varchar, %s::varchar)", trigger.flow_id.id, trigger.event_type,
-                (trigger.name_pattern and self.env['mautomate.score.rule']._glob_to_like(trigger.name_pattern.strip())) or None)
+            SQL("(%s::int4, %s::varchar, %s::varchar, %s::varchar, %s::int4, %s::bool)", trigger.flow_id.id,
+                'stage_change' if trigger.trigger_type == 'stage' else trigger.event_type,
+                (trigger.name_pattern and self.env['mautomate.score.rule']._glob_to_like(trigger.name_pattern.strip())) or None,
+                trigger.target_model if trigger.trigger_type == 'stage' else None, STAGE_RANK.get(trigger.stage),
+                trigger.flow_id.target == 'lead')
             for trigger in triggers)
+        stages = list(STAGE_RANK)
         self.env.cr.execute(SQL("""
-            SELECT DISTINCT ON (t.flow_id, e.partner_id) t.flow_id, e.partner_id, e.lead_id
+            SELECT DISTINCT ON (t.flow_id, e.partner_id, CASE WHEN t.by_lead THEN e.lead_id END)
+                   t.flow_id, e.partner_id, e.lead_id
               FROM mautomate_event e
-              JOIN (VALUES %s) AS t(flow_id, event_type, name_like)
+              JOIN (VALUES %(values)s) AS t(flow_id, event_type, name_like, stage_model, stage_rank, by_lead)
                 ON t.event_type = e.event_type AND (t.name_like IS NULL OR e.name ILIKE t.name_like)
-             WHERE e.id = ANY(%s) AND e.partner_id IS NOT NULL
-          ORDER BY t.flow_id, e.partner_id, e.id
-        """, values, list(event_ids)))
+               AND (t.stage_rank IS NULL OR (e.res_model = t.stage_model
+                    AND COALESCE(%(from)s, 0) < t.stage_rank AND COALESCE(%(to)s, 0) >= t.stage_rank))
+             WHERE e.id = ANY(%(events)s) AND (CASE WHEN t.by_lead THEN e.lead_id ELSE e.partner_id END) IS NOT NULL
+          ORDER BY t.flow_id, e.partner_id, CASE WHEN t.by_lead THEN e.lead_id END, e.id
+        """, values=values, events=list(event_ids),
+            **{'from': SQL("array_position(%s::varchar[], e.payload->>'from')", stages),
+               'to': SQL("array_position(%s::varchar[], e.payload->>'to')", stages)}))
         by_flow = {}
         for flow_id, partner_id, lead_id in self.env.cr.fetchall():
-            by_flow.setdefault(flow_id, {})[partner_id] = lead_id
+            by_flow.setdefault(flow_id, []).append((partner_id, lead_id))
         for flow in self.sudo().browse(sorted(by_flow)):
-            flow._enroll(by_flow[flow.id])
+            if flow.target == 'lead':
+                flow._enroll_leads([lead_id for _partner_id, lead_id in by_flow[flow.id]])
+            else:
+                flow._enroll(dict(by_flow[flow.id]))
+
+    def _filter_participants(self, participants, domain):
+        """ The participants of this flow whose contact (flows of leads: lead) matches `domain`. """
+        self.ensure_one()
+        column = 'lead_id' if self.target == 'lead' else 'partner_id'
+        matching = set(self.env[self._target_model()].sudo().with_context(active_test=False)._search(
+            [('id', 'in', participants[column].ids), *domain]))
+        return participants.filtered(lambda participant: participant[column].id in matching)

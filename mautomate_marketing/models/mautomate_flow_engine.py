@@ -22,6 +22,8 @@ BRANCHING_KINDS = ('condition', 'wait', 'split')
 MAIL_KINDS = ('email',)
 # Steps that send messages: they wait for the end of quiet hours.
 QUIET_KINDS = ('email', 'sms')
+# Steps that act on the participant's contact: skipped for a lead without contact.
+CONTACT_KINDS = ('sms', 'tags', 'update', 'server_action', 'lead')
 # The frequency cap counts a contact's automated mails over this window.
 CAP_WINDOW = timedelta(days=7)
 QUIET_START, QUIET_END = 21, 8
@@ -56,7 +58,7 @@ class MautomateFlowEngine(models.AbstractModel):
                    %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
               FROM unnest(%(participants)s::int4[]) AS p(id)
               JOIN mautomate_flow_participant fp ON fp.id = p.id
-              JOIN res_partner rp ON rp.id = fp.partner_id
+              LEFT JOIN res_partner rp ON rp.id = fp.partner_id
              CROSS JOIN mautomate_flow_step s
              WHERE s.flow_id = %(flow)s
                AND NOT EXISTS (SELECT 1 FROM mautomate_flow_step_parent_rel r WHERE r.step_id = s.id)
@@ -158,9 +160,10 @@ class MautomateFlowEngine(models.AbstractModel):
         traces = Trace.browse(trace_ids)
         traces = traces - self._check_goals(traces)
         traces = traces - self._defer_mails(traces, now)
-        results, failures = {}, {}
+        contactless = traces.filtered(lambda trace: not trace.participant_id.partner_id and trace.step_id.kind in CONTACT_KINDS)
+        results, failures = dict.fromkeys(contactless.ids, ('skipped', 'always', 'no_contact')), {}
         by_step = defaultdict(lambda: Trace)
-        for trace in traces:
+        for trace in traces - contactless:
             by_step[trace.step_id] |= trace
         for step, step_traces in by_step.items():
             step_results, step_failures = self._run_step(step, step_traces, now)
@@ -177,7 +180,7 @@ class MautomateFlowEngine(models.AbstractModel):
 
     @api.model
     def _check_goals(self, traces):
-        """ Participants whose contact reached their flow's goal leave it as converted. Returns their traces. """
+        """ Participants whose contact (or lead) reached their flow's goal leave it as converted. Returns their traces. """
         reached = self.env['mautomate.flow.trace']
         for flow in traces.flow_id.filtered('goal_domain'):
             flow_traces = traces.filtered(lambda trace, flow=flow: trace.flow_id == flow)
@@ -186,9 +189,8 @@ class MautomateFlowEngine(models.AbstractModel):
             except (ValueError, SyntaxError):
                 _logger.warning("Flow %s has an invalid goal domain: ignored", flow.id)
                 continue
-            partner_ids = set(self.env['res.partner'].sudo().with_context(active_test=False)._search(
-                [('id', 'in', flow_traces.participant_id.partner_id.ids), *domain]))
-            converted = flow_traces.filtered(lambda trace, ids=partner_ids: trace.participant_id.partner_id.id in ids)
+            participants = flow._filter_participants(flow_traces.participant_id, domain)
+            converted = flow_traces.filtered(lambda trace, participants=participants: trace.participant_id in participants)
             converted.participant_id._finish('converted', 'goal')
             reached |= converted
         return reached
@@ -384,7 +386,7 @@ class MautomateFlowEngine(models.AbstractModel):
               JOIN mautomate_flow_step_parent_rel r ON r.parent_id = s.id
               JOIN mautomate_flow_step c ON c.id = r.step_id
               JOIN mautomate_flow_participant p ON p.id = t.participant_id
-              JOIN res_partner rp ON rp.id = p.partner_id
+              LEFT JOIN res_partner rp ON rp.id = p.partner_id
              WHERE t.id = ANY(%(ids)s) AND t.state IN ('done', 'skipped') AND p.state = 'running'
                AND (s.kind NOT IN %(branching)s OR c.branch = 'always' OR c.branch = t.outcome)
           ORDER BY t.id, c.sequence, c.id

@@ -62,8 +62,9 @@ class MautomateFlowStep(models.Model):
     depth = fields.Integer(compute='_compute_depth', help="The longest path from a first step.")
     outline_name = fields.Char('Step', compute='_compute_depth')
     # send e-mail
-    mail_template_id = fields.Many2one('mail.template', 'E-mail Template', domain=[('model', '=', 'res.partner')],
-                                       ondelete='restrict')
+    mail_template_id = fields.Many2one('mail.template', 'E-mail Template', ondelete='restrict',
+                                       domain=[('model', 'in', ('res.partner', 'crm.lead'))],
+                                       help="A template of contacts; in a flow of leads, a template of leads.")
     mailing_id = fields.Many2one('mailing.mailing', readonly=True, copy=False, ondelete='set null',
                                  help="Holds the opens, clicks and bounces of this step's mails.")
     # schedule activity
@@ -170,6 +171,9 @@ class MautomateFlowStep(models.Model):
                 raise ValidationError(self.env._("Step %s: the time of day is between 00:00 and 23:59.", step.name))
             if step.kind == 'email' and not step.mail_template_id:
                 raise ValidationError(self.env._("Step %s sends an e-mail: choose its template.", step.name))
+            if step.kind == 'email' and step.mail_template_id.model != step.flow_id._target_model():
+                raise ValidationError(self.env._("Step %s: the template must be one of the flow's contacts or leads.",
+                                                 step.name))
             if step.kind == 'activity' and not step.activity_type_id:
                 raise ValidationError(self.env._("Step %s schedules an activity: choose its type.", step.name))
             if step.kind == 'wait' and (not step.wait_event_type or step.wait_timeout <= 0):
@@ -181,7 +185,7 @@ class MautomateFlowStep(models.Model):
             if step.kind == 'condition' and step.condition_type == 'domain':
                 try:
                     with self.env.cr.savepoint():
-                        self.env['res.partner'].search_count(parse_domain(step.condition_domain), limit=1)
+                        self.env[step.flow_id._target_model()].search_count(parse_domain(step.condition_domain), limit=1)
                 except Exception as error:  # any parse or field error is the user's to fix
                     raise ValidationError(self.env._("Step %(step)s: the domain is not valid (%(error)s).",
                                                      step=step.name, error=error)) from error
@@ -239,6 +243,8 @@ class MautomateFlowStep(models.Model):
         """ Render the template for each contact and queue it as a mail of this step's mailing, with its
         mailing trace: opens, clicks and bounces come back as events. Blacklisted contacts, contacts who
         opted out of tracking or of a mailing list and contacts without an e-mail get none. """
+        if self.flow_id.target == 'lead':
+            return self._flow_execute_email_lead(traces, now)
         results = {}
         self.env.cr.execute(SQL("""
             SELECT p.id, p.email_normalized,
@@ -281,6 +287,46 @@ class MautomateFlowStep(models.Model):
                 results[trace.id] = ('done', 'always', None)
         return results
 
+    def _flow_execute_email_lead(self, traces, now):
+        """ Flows of leads: the template (of leads) for each lead, to the lead's e-mail, as in _flow_execute_email;
+        blacklisted e-mails, leads of contacts who opted out and leads without an e-mail get none. """
+        self.env.cr.execute(SQL("""
+            SELECT l.id, l.email_normalized,
+                   CASE WHEN l.email_normalized IS NULL THEN 'no_email'
+                        WHEN EXISTS (SELECT 1 FROM mail_blacklist b WHERE b.active AND b.email = l.email_normalized)
+                        THEN 'blacklisted'
+                        WHEN COALESCE(p.mautomate_no_tracking, FALSE) THEN 'opted_out' END
+              FROM crm_lead l LEFT JOIN res_partner p ON p.id = l.partner_id WHERE l.id = ANY(%s)
+        """, traces.participant_id.lead_id.ids))
+        leads = {lead_id: (email, reason) for lead_id, email, reason in self.env.cr.fetchall()}
+        results = {trace.id: ('skipped', 'always', leads[trace.participant_id.lead_id.id][1])
+                   for trace in traces if leads[trace.participant_id.lead_id.id][1]}
+        to_send = traces.filtered(lambda trace: trace.id not in results)
+        mailing = self._get_mailing()
+        while to_send:
+            # One mail per lead per round, as for contacts.
+            round_traces = to_send.browse(list({trace.participant_id.lead_id.id: trace.id for trace in reversed(to_send)}.values()))
+            to_send -= round_traces
+            lead_ids = round_traces.participant_id.lead_id.ids
+            mails = self.mail_template_id.sudo().send_mail_batch(lead_ids, email_values={'mailing_id': mailing.id})
+            mail_by_lead = {mail.res_id: mail for mail in mails}
+            for mail in mails.filtered(lambda mail: not mail.email_to and not mail.recipient_ids):
+                # A template without recipients: the mail goes to the lead's e-mail.
+                mail.email_to = self.env['crm.lead'].browse(mail.res_id).email_from
+            self.env['mailing.trace'].sudo().create([{
+                'trace_type': 'mail',
+                'mail_mail_id': mail_by_lead[lead_id].id,
+                'mass_mailing_id': mailing.id,
+                'model': 'crm.lead',
+                'res_id': lead_id,
+                'email': leads[lead_id][0],
+                'trace_status': 'outgoing',
+            } for lead_id in lead_ids])
+            for trace in round_traces:
+                trace.mail_mail_id = mail_by_lead[trace.participant_id.lead_id.id]
+                results[trace.id] = ('done', 'always', None)
+        return results
+
     def _get_mailing(self):
         """ The mailing of this step's mails (created at its first mail): it holds their statistics and
         gives them tracked links and an unsubscribe link; it is never sent itself. """
@@ -288,7 +334,7 @@ class MautomateFlowStep(models.Model):
             template = self.mail_template_id.sudo()
             self.sudo().mailing_id = self.env['mailing.mailing'].sudo().create({
                 'subject': template.subject or self.name,
-                'mailing_model_id': self.env['ir.model']._get_id('res.partner'),
+                'mailing_model_id': self.env['ir.model']._get_id(self.flow_id._target_model()),
                 'mailing_domain': "[('id', '=', 0)]",
                 'body_html': template.body_html,
                 'state': 'done',
@@ -339,9 +385,8 @@ class MautomateFlowStep(models.Model):
 
     def _flow_execute_condition(self, traces, now):
         if self.condition_type == 'domain':
-            partner_ids = set(self.env['res.partner'].sudo().with_context(active_test=False)._search(
-                [('id', 'in', traces.participant_id.partner_id.ids), *parse_domain(self.condition_domain)]))
-            yes = traces.filtered(lambda trace: trace.participant_id.partner_id.id in partner_ids)
+            participants = self.flow_id._filter_participants(traces.participant_id, parse_domain(self.condition_domain))
+            yes = traces.filtered(lambda trace: trace.participant_id in participants)
         elif self.condition_type == 'url':
             yes = traces.browse(self._traces_with_event(traces, 'page_view', self.condition_step_id, self.condition_url))
         else:

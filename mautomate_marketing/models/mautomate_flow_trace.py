@@ -15,6 +15,7 @@ SKIP_REASONS = [
     ('duplicate_phone', 'Number Already Texted'),
     ('lead_exists', 'Has an Open Lead'),
     ('no_lead', 'No Open Lead'),
+    ('no_contact', 'Lead Without Contact'),
 ]
 TRACE_STATES = [
     ('scheduled', 'Scheduled'),

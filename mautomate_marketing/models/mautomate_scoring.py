@@ -269,6 +269,8 @@ class MautomateScoring(models.AbstractModel):
         self.env['crm.lead'].flush_model()
         self.env['mautomate.score.entry'].flush_model()
         changes = []
+        # Flows' score, grade and field triggers compare the values before and after (nothing to do when none runs).
+        trigger_snapshot = self.env['mautomate.flow.trigger.scan']._score_snapshot(partner_ids, lead_ids)
         fit_scores = self._compute_fit(partner_ids) if partner_ids and fit else None
         with self._without_jit():
             if partner_ids:
@@ -288,6 +290,7 @@ class MautomateScoring(models.AbstractModel):
             self.env['crm.lead'].browse(sorted(lead_ids))._mautomate_predict_probability()
         self.env['res.partner'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
         self.env['crm.lead'].invalidate_model(['mautomate_score', 'mautomate_fit_score', 'mautomate_grade', 'mautomate_stage'])
+        self.env['mautomate.flow.trigger.scan']._enroll_score_changes(trigger_snapshot)
         if changes:
             self._on_stage_changes(changes)
 

@@ -62,7 +62,9 @@ class ResPartner(models.Model):
         return partners
 
     def write(self, vals):
+        trigger_snapshot = self.env['mautomate.flow.trigger.scan']._snapshot(self._name, self.ids, vals)
         result = super().write(vals)
+        self.env['mautomate.flow.trigger.scan']._enroll_changes(trigger_snapshot)
         # Fit follows the contact's fields: only fields that fit rules read start a refresh.
         if self.ids and set(vals) & self.env['mautomate.score.rule']._get_fit_fields():
             self.env['mautomate.scoring']._enqueue_refresh(self.ids, fit=True)

@@ -22,3 +22,4 @@ from . import test_flow_engine
 from . import test_flow_steps
 from . import test_flow_figures
 from . import test_flow_tour
+from . import test_flow_triggers

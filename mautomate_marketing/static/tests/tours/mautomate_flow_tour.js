@@ -86,8 +86,17 @@ registry.category("web_tour.tours").add("mautomate_flow_build", {
         },
         {
             content: "A form submitted enrols the contact",
-            trigger: ".o_field_widget[name=trigger_ids] .o_data_row .o_field_widget[name=event_type] select",
+            trigger: ".modal .o_field_widget[name=event_type] select",
             run: "selectByLabel Form",
+        },
+        {
+            content: "Save the trigger",
+            trigger: ".modal .o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "The trigger is listed",
+            trigger: "body:not(:has(.modal)) .o_field_widget[name=trigger_ids] .o_data_row:contains(Form)",
         },
         {
             content: "Open its steps",
