@@ -151,6 +151,26 @@ class TestFlows(FlowCase):
         self.assertEqual(self.mails(offer).recipient_ids, self.partner)
         self.assertFalse(self.got(self.bob))
 
+    def test_abandoned_purchase(self):
+        """ The shop's "Cart abandoned" API event: an offer 4 hours later, unless the order was confirmed
+        meanwhile (the goal; here a won deal of the contact, with sale: [('sale_order_ids.state', '=', 'sale')]):
+        the buyer leaves the flow as a conversion and gets no offer. """
+        flow = self.make_flow('custom', name_pattern='Cart abandoned*',
+                              goal_domain=repr([('opportunity_ids.stage_id.is_won', '=', True)]))
+        offer = self.step(flow, 'offer', delay=4, unit='hours')
+        flow.action_start()
+        for partner in (self.partner, self.bob):
+            self.ingest(event_type='custom', source='api', name='Cart abandoned: garden chair', partner_id=partner.id)
+        won = self.env['crm.stage'].search([('is_won', '=', True)], limit=1)
+        self.env['crm.lead'].create({'name': 'Garden chair order', 'partner_id': self.bob.id, 'stage_id': won.id})
+        self.run_engine(self.start + timedelta(hours=3, minutes=59))
+        self.assertFalse(self.mails(offer))
+        self.run_engine(self.start + timedelta(hours=4))
+        self.assertEqual(self.mails(offer).recipient_ids, self.partner)
+        bought = flow.participant_ids.filtered(lambda participant: participant.partner_id == self.bob)
+        self.assertEqual((bought.state, bought.trace_ids.skip_reason), ('converted', 'goal'))
+        self.assertEqual((flow.converted_count, flow.running_count), (1, 0))
+
     def test_parcel_delivered_demo_flow(self):
         """ The demo flow: an API event named "Parcel delivered" mails the contact at once. """
         flow = self.env.ref('mautomate_marketing.mautomate_flow_demo_parcel_delivered')
