@@ -24,12 +24,15 @@
         'views/res_config_settings_views.xml',
         'views/mautomate_menus.xml',
         'views/mautomate_predictive_model_views.xml',
+        'views/mautomate_form_views.xml',
+        'views/mautomate_form_templates.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',
         'demo/mautomate_scoring_demo.xml',
         'demo/mautomate_predictive_demo.xml',
         'demo/mautomate_flow_demo.xml',
+        'demo/mautomate_form_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [

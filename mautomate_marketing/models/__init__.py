@@ -19,3 +19,7 @@ from . import res_config_settings
 from . import res_partner
 from . import res_users
 from . import website_visitor
+from . import mautomate_consent
+from . import mautomate_form
+from . import mautomate_form_question
+from . import mautomate_rate_limit

@@ -18,3 +18,4 @@ from . import test_tours
 from . import test_tracking_rules
 from . import test_website_forms
 from . import test_website_tracking
+from . import test_forms
