@@ -110,8 +110,10 @@ class MautomateForms(http.Controller):
         typed = self._typed_values(form, post)
         if request.env['mautomate.rate.limit'].sudo()._hit('form', ip):
             questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-            return self._render_form(form, questions, typed, status=429, form_error=request.env._(
+            response = self._render_form(form, questions, typed, status=429, form_error=request.env._(
                 "Too many forms were sent from your network in the last minute. Wait a minute and send it again."))
+            response.headers['Retry-After'] = '60'
+            return response
         if post.get(HONEYPOT_FIELD):
             # A robot: it gets the thank-you it expects, and nothing is stored.
             return self._render_thanks(form, file_link=None)

@@ -14,8 +14,8 @@ SLUG_PATTERN = re.compile(r'^[a-z0-9]+(?:-[a-z0-9]+)*$')
 FORM_TOKEN_MAX_AGE = 24 * 3600
 # The signed link to the form's file works this long.
 FILE_LINK_MAX_AGE = 7 * 24 * 3600
-# Contact fields whose lead field has another name; other fields keep theirs.
-LEAD_FIELD_OF_PARTNER_FIELD = {'name': 'contact_name', 'email': 'email_from', 'company_name': 'partner_name'}
+# Contact fields whose lead field has another name; other fields keep theirs (the e-mail is set apart).
+LEAD_FIELD_OF_PARTNER_FIELD = {'name': 'contact_name', 'company_name': 'partner_name'}
 
 
 class MautomateForm(models.Model):
@@ -182,6 +182,8 @@ class MautomateForm(models.Model):
         expected = self._sign_token(int(issued_at), questions).rpartition('.')[2]
         if len(questions) != len(question_ids.split('-')) or not tools.consteq(expected, signature):
             return None
+        if not any(question._is_email() for question in questions):
+            return None  # the form's e-mail question was changed since
         return int(issued_at), questions
 
     def _file_link(self, partner):
@@ -246,7 +248,7 @@ class MautomateForm(models.Model):
         Lead = self.env['crm.lead'].sudo().with_context(mautomate_keep_partner_fields=True)
         values = {LEAD_FIELD_OF_PARTNER_FIELD.get(name, name): value for name, value in partner_answers.items()}
         values = {name: value for name, value in values.items() if name in Lead._fields and name not in FORBIDDEN_FIELDS}
-        values.update(lead_answers)
+        values.update(lead_answers, email_from=partner_answers['email'])
         utm = {name: self[name].id or (origin.get('utm') or {}).get(name) for name in ('campaign_id', 'source_id', 'medium_id')}
         lead = self._open_lead(partner).with_context(mautomate_keep_partner_fields=True)
         if lead:

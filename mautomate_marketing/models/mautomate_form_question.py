@@ -99,7 +99,7 @@ class MautomateFormQuestion(models.Model):
         field = self.env[model_name]._fields.get(name)
         if not field:
             return self.env._("the field %s does not exist.", name)
-        if name in FORBIDDEN_FIELDS or (model_name, name) == ('crm.lead', 'email_from') or field.groups:
+        if name in FORBIDDEN_FIELDS or field.groups:
             return self.env._("the field %s may not be set by a website visitor.", name)
         if not field.store or field.readonly or field.related:
             return self.env._("the field %s is not writable.", name)

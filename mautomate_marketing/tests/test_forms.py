@@ -130,6 +130,20 @@ class TestFormRules(FormMixin, MautomateCase):
         self.assertEqual(known.phone, '+46 70 000 00 00')
         self.assertEqual(self.env['mautomate.consent'].search([('partner_id', '=', known.id)], limit=1).state, 'pending')
 
+    def test_lead_questions_are_asked_of_the_open_lead(self):
+        form = self.make_form([('res.partner', 'email', 'email', None), ('crm.lead', 'referred', 'text', None),
+                               ('res.partner', 'city', 'text', None)], questions_per_page=2)
+        email_question, referred_question, _city = form.question_ids
+        self.assertEqual(form._questions_to_ask(self.partner, form._open_lead(self.partner)), email_question | referred_question)
+        _partner, lead, event = form._submit({email_question: self.partner.email, referred_question: 'A friend'}, {})
+        self.assertRecordValues(lead, [{'partner_id': self.partner.id, 'referred': 'A friend', 'email_from': self.partner.email}])
+        self.assertEqual(event.payload['answers'], {'email': self.partner.email, 'lead_referred': 'A friend'})
+        self.assertEqual(form._questions_to_ask(self.partner, form._open_lead(self.partner)).mapped('field_name'), ['email', 'city'])
+        form.create_lead = False
+        _partner, no_lead, event = form._submit({email_question: 'nolead@example.com'}, {})
+        self.assertFalse(no_lead)
+        self.assertFalse(event.lead_id)
+
     def test_submit_starts_the_form_flows_and_form_submit_triggers(self):
         chosen = self.make_running_flow()
         triggered = self.make_running_flow(trigger_ids=[(0, 0, {'trigger_type': 'event', 'event_type': 'form_submit'})])
@@ -281,7 +295,7 @@ class TestFormPages(FormMixin, MautomateHttpCase):
         self.assertEqual(self.submit(email='known@example.com', name='Impostor', company_name='Fake AB').status_code, 200)
         self.assertRecordValues(known, [{'name': 'Known Customer', 'company_name': 'Real AB'}])
         lead = self.env['crm.lead'].search([('partner_id', '=', known.id)])
-        self.assertRecordValues(lead, [{'contact_name': 'Impostor', 'partner_name': 'Fake AB'}])
+        self.assertRecordValues(lead, [{'contact_name': 'Impostor', 'partner_name': 'Fake AB', 'email_from': 'known@example.com'}])
         self.assertEqual(self.events([('event_type', '=', 'form_submit')]).payload['differing'], ['company_name', 'name'])
 
     def test_missing_csrf_token_is_refused(self):
@@ -345,6 +359,7 @@ class TestFormPages(FormMixin, MautomateHttpCase):
             self.assertEqual(self.submit(email=f'rate{index}@example.com', name='Rate').status_code, 200)
         response = self.submit(email='rate2@example.com', name='Rate')
         self.assertEqual(response.status_code, 429)
+        self.assertEqual(response.headers['Retry-After'], '60')
         self.assertIn('Too many forms were sent from your network', response.text)
         self.assertFalse(self.contact('rate2@example.com'))
 
