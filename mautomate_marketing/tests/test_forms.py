@@ -351,6 +351,9 @@ class TestFormPages(FormMixin, MautomateHttpCase):
         self.assertFalse(self.events([('event_type', '=', 'form_submit')]))
         response = self.submit('/mautomate/form/checks', email='', name='Ok')
         self.assertIn('This field is required.', response.text)
+        self.assertEqual(self.submit('/mautomate/form/checks', email='big@example.com', name='x' * 70000).status_code, 413,
+                         "a body past the form's limit is refused unread")
+        self.assertFalse(self.contact('big@example.com'))
 
     def test_rate_limit_answers_429(self):
         self.env['ir.config_parameter'].set_param('mautomate_marketing.rate_limit_form', 2)
