@@ -147,6 +147,7 @@ class MautomateForms(http.Controller):
             'url': request.httprequest.url,
             'utm': Visitor._mautomate_utm_values(),
             'consent': bool(post.get('consent')),
+            'user_partner': None if request.env.user._is_public() else request.env.user.partner_id,
         }
         partner, _lead, _event = form._submit(answers, origin)
         return self._render_thanks(form, file_link=form._file_link(partner) if form.file else None)

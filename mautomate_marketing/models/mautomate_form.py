@@ -207,7 +207,8 @@ class MautomateForm(models.Model):
         new; only its empty fields are filled), its lead, consent, the form_submit event and the flows.
 
         origin: {'ip', 'visitor' (website.visitor), 'browser_id', 'url', 'utm' (campaign_id, ... ids),
-        'consent' (bool)}. Returns (contact, lead, event).
+        'consent' (bool), 'user_partner' (the logged-in user's contact)}. Returns (contact, lead, event);
+        no contact when the e-mail is the company's or an employee's and not the logged-in user's own.
         """
         self.ensure_one()
         form = self.sudo()
@@ -220,8 +221,13 @@ class MautomateForm(models.Model):
         partner = Partner._mautomate_find_or_create_by_email(
             {email: partner_answers.get('name')}, {email: {name: value for name, value in partner_answers.items()
                                                            if name not in FORBIDDEN_FIELDS}})[email]
-        # The companies' and internal users' own contacts are never written by a website visitor.
-        writable = partner - partner._mautomate_history_protected()
+        protected = partner._mautomate_history_protected()
+        if protected and partner != origin.get('user_partner'):
+            # Anyone can type the company's or an employee's e-mail: the submit names no contact.
+            lead = form._file_lead(Partner, partner_answers, lead_answers, {}, origin) if form.create_lead else None
+            return Partner, lead, form._log_submit(Partner, lead, answers, {}, origin)
+        # An employee's own contact is not written from a website form either.
+        writable = partner - protected
         differing = {}
         fill = {}
         for name, value in partner_answers.items():
@@ -259,7 +265,7 @@ class MautomateForm(models.Model):
         else:
             use_leads = self.env.ref('crm.group_use_lead') in self.env.ref('base.group_user').sudo().implied_ids
             lead = Lead.create({
-                'name': self.env._("%(form)s: %(contact)s", form=self.name, contact=partner.name),
+                'name': self.env._("%(form)s: %(contact)s", form=self.name, contact=partner.name or partner_answers['email']),
                 'partner_id': partner.id,
                 'type': 'lead' if use_leads else 'opportunity',
                 'user_id': False,
@@ -303,7 +309,7 @@ class MautomateForm(models.Model):
             'url': origin.get('url'),
             'visitor_id': visitor.id if visitor else None,
             'anonymous_id': origin.get('browser_id'),
-            'partner_id': partner.id,
+            'partner_id': partner.id or None,
             'lead_id': lead.id if lead else None,
             'res_model': self._name,
             'res_id': self.id,
@@ -315,6 +321,6 @@ class MautomateForm(models.Model):
             },
             **{name: value for name, value in (origin.get('utm') or {}).items() if value},
         }])
-        if visitor or origin.get('browser_id'):
+        if partner and (visitor or origin.get('browser_id')):
             Event._attach_anonymous_history(partner, visitors=visitor, anonymous_ids=[origin.get('browser_id')])
         return events
