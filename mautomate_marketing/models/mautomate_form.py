@@ -69,8 +69,23 @@ class MautomateForm(models.Model):
     def create(self, vals_list):
         for vals in vals_list:
             if not vals.get('slug') and vals.get('name'):
-                vals['slug'] = self.env['ir.http']._slugify(vals['name'])
+                vals['slug'] = self._free_slug(self.env['ir.http']._slugify(vals['name']))
         return super().create(vals_list)
+
+    def copy_data(self, default=None):
+        vals_list = super().copy_data(default=default)
+        return [dict(vals, name=self.env._("%s (copy)", form.name)) if 'name' not in (default or {}) else vals
+                for form, vals in zip(self, vals_list, strict=True)]
+
+    @api.model
+    def _free_slug(self, slug):
+        """ The slug, with a number added when another form has it. """
+        taken = set(self.with_context(active_test=False).search([('slug', '=like', f'{slug}%')]).mapped('slug'))
+        candidate, number = slug, 1
+        while candidate in taken:
+            number += 1
+            candidate = f'{slug}-{number}'
+        return candidate
 
     @api.depends('slug')
     def _compute_website_url(self):

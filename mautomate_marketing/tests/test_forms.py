@@ -97,6 +97,10 @@ class TestFormRules(FormMixin, MautomateCase):
         self.assertEqual(self.make_form([email], slug=False, name='Webinar: Spring 2027').slug, 'webinar-spring-2027')
         with self.assertRaises(IntegrityError), mute_logger('odoo.sql_db'), self.env.cr.savepoint():
             self.make_form([email], slug='ebook')
+        copy = self.ebook.copy()
+        self.assertRecordValues(copy, [{'slug': 'free-e-book-the-marketing-automation-checklist-copy'}])
+        self.assertEqual(copy.question_ids.mapped('field_name'), self.ebook.question_ids.mapped('field_name'))
+        self.assertEqual(self.ebook.copy().slug, 'free-e-book-the-marketing-automation-checklist-copy-2')
 
     def test_questions_skip_what_is_known(self):
         questions = self.ebook.question_ids
