@@ -2,8 +2,9 @@ from odoo import api, models
 from odoo.tools import SQL
 
 # Requests per IP address and minute, by what they do; ir.config_parameter mautomate_marketing.rate_limit_<scope>
-# overrides them (0: no limit).
-DEFAULT_LIMITS = {'form': 10, 'track': 600}
+# overrides them (0: no limit). A beacon carries up to 100 events: 50 a second from one address is a flood,
+# not an office behind one router.
+DEFAULT_LIMITS = {'form': 10, 'track': 3000}
 
 
 class MautomateRateLimit(models.AbstractModel):
