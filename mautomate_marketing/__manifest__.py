@@ -27,6 +27,8 @@
         'views/mautomate_menus.xml',
         'views/mautomate_predictive_model_views.xml',
         'views/mautomate_flow_test_views.xml',
+        'views/mautomate_form_views.xml',
+        'views/mautomate_form_templates.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',
@@ -34,6 +36,7 @@
         'demo/mautomate_predictive_demo.xml',
         'demo/mautomate_flow_demo.xml',
         'demo/mautomate_flow_welcome_demo.xml',
+        'demo/mautomate_form_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [

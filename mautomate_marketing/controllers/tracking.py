@@ -30,6 +30,11 @@ class MautomateTracking(http.Controller):
 
         sendBeacon posts text/plain; any Content-Type is read as JSON, form fields parsed from it are ignored.
         """
+        # The per-IP limit of forms, shared by all workers: one statement (see mautomate.rate.limit).
+        if request.env['mautomate.rate.limit'].sudo()._hit('track', request.httprequest.remote_addr):
+            response = error_response(EventValidationError("too many requests from this address: wait a minute", 429))
+            response.headers['Retry-After'] = '60'
+            return response
         try:
             vals_list = validate_beacon(parse_json_body(read_body()), fields.Datetime.now())
         except EventValidationError as error:

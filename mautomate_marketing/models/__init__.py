@@ -23,3 +23,7 @@ from . import mautomate_flow_step_guard
 from . import mautomate_flow_step_actions
 from . import mautomate_flow_trigger_fire
 from . import mautomate_flow_trigger_scan
+from . import mautomate_consent
+from . import mautomate_form
+from . import mautomate_form_question
+from . import mautomate_rate_limit

@@ -23,3 +23,4 @@ from . import test_flow_steps
 from . import test_flow_figures
 from . import test_flow_tour
 from . import test_flow_triggers
+from . import test_forms

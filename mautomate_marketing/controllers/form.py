@@ -1,0 +1,158 @@
+import time
+
+from werkzeug.exceptions import NotFound
+
+from odoo import http
+from odoo.http import request
+
+from ..models.mautomate_form import FORM_TOKEN_MAX_AGE
+
+# A form's POST is a few short answers: larger bodies are refused before they are read.
+MAX_FORM_BYTES = 64 * 1024
+# The hidden field robots fill and people never see.
+HONEYPOT_FIELD = 'homepage'
+
+
+class MautomateForms(http.Controller):
+
+    @http.route('/mautomate/form/<string:slug>', type='http', auth='public', website=True, methods=['GET', 'POST'],
+                sitemap=False, max_content_length=MAX_FORM_BYTES)
+    def form_page(self, slug, **post):
+        """ The form for this visitor (GET), or its submission (POST: Odoo checks the CSRF token first). """
+        form = self._get_form(slug)
+        if request.httprequest.method == 'POST':
+            return self._submit(form, post)
+        questions = form._questions_to_ask(*self._known_contact_and_lead(form))
+        return self._render_form(form, questions, self._own_values(questions))
+
+    @http.route('/mautomate/form/<string:slug>/file/<int:partner_id>/<int:expires>/<string:signature>', type='http',
+                auth='public', methods=['GET'], sitemap=False, save_session=False)
+    def form_file(self, slug, partner_id, expires, signature):
+        """ The form's file, by the signed and expiring link given after a submit. """
+        form = self._get_form(slug)
+        if not form.file or not form._check_file_link(partner_id, expires, signature):
+            raise NotFound()
+        partner = request.env['res.partner'].sudo().browse(partner_id).exists()
+        if partner:
+            request.env['mautomate.event'].sudo()._ingest([{
+                'event_type': 'download', 'source': 'website', 'name': form.file_name or form.name,
+                'url': request.httprequest.url, 'partner_id': partner.id,
+                'anonymous_id': request.env['website.visitor']._mautomate_browser_id(),
+                'res_model': form._name, 'res_id': form.id,
+            }])
+        stream = request.env['ir.binary']._get_stream_from(form, 'file', filename=form.file_name or None)
+        return stream.get_response(as_attachment=True)
+
+    # ------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------
+
+    def _get_form(self, slug):
+        form = request.env['mautomate.form'].sudo().search([('slug', '=', slug)], limit=1)
+        if not form:
+            raise NotFound()
+        return form
+
+    def _known_contact_and_lead(self, form):
+        """ Who this browser is known as: the logged-in user, else the contact of the website visitor
+        or of the browser's cookie. Only decides which questions to ask, never shows their values. """
+        user = request.env.user
+        Visitor = request.env['website.visitor']
+        partner = request.env['res.partner']
+        if not user._is_public():
+            partner = user.partner_id
+        else:
+            visitor = Visitor._get_visitor_from_request()
+            partner = visitor.sudo().partner_id if visitor else partner
+            browser_id = Visitor._mautomate_browser_id()
+            if not partner and browser_id:
+                partner = request.env['mautomate.event'].sudo().search(
+                    [('anonymous_id', '=', browser_id), ('partner_id', '!=', False)], limit=1, order='id DESC').partner_id
+        partner = partner.sudo()
+        return partner, form._open_lead(partner)
+
+    def _own_values(self, questions):
+        """ Values shown back: a logged-in user's own, never anything to a browser that is not logged in. """
+        user = request.env.user
+        if user._is_public():
+            return {}
+        partner = user.partner_id.sudo()
+        lead = questions.form_id._open_lead(partner)
+        values = {}
+        for question in questions:
+            record = partner if question.model == 'res.partner' else lead
+            if record and not questions.form_id._is_empty(record, question.field_name):
+                value = record[question.field_name]
+                values[question._input_name()] = str(value.id if question.input_type == 'country' else value)
+        return values
+
+    def _render_form(self, form, questions, values, errors=None, form_error=None, status=200):
+        token = form._sign_token(int(time.time()), questions)
+        return request.render('mautomate_marketing.form_page', {
+            'mform': form, 'questions': questions, 'values': values, 'errors': errors or {},
+            'form_error': form_error, 'token': token, 'honeypot_field': HONEYPOT_FIELD,
+            'consent_given': bool(values.get('consent')),
+        }, status=status)
+
+    def _typed_values(self, form, post):
+        """ What the visitor typed, to show back with the errors (escaped by QWeb). """
+        values = {}
+        for question in form.question_ids:
+            value = post.get(question._input_name())
+            if isinstance(value, str):
+                values[question._input_name()] = value[:question._max_length()]
+        values['consent'] = bool(post.get('consent'))
+        return values
+
+    def _submit(self, form, post):
+        Visitor = request.env['website.visitor']
+        ip = request.httprequest.remote_addr
+        typed = self._typed_values(form, post)
+        if request.env['mautomate.rate.limit'].sudo()._hit('form', ip):
+            questions = form._questions_to_ask(*self._known_contact_and_lead(form))
+            response = self._render_form(form, questions, typed, status=429, form_error=request.env._(
+                "Too many forms were sent from your network in the last minute. Wait a minute and send it again."))
+            response.headers['Retry-After'] = '60'
+            return response
+        if post.get(HONEYPOT_FIELD):
+            # A robot: it gets the thank-you it expects, and nothing is stored.
+            return self._render_thanks(form, file_link=None)
+        token = form._read_token(post.get('mautomate_token'))
+        if not token or time.time() - token[0] > FORM_TOKEN_MAX_AGE:
+            questions = form._questions_to_ask(*self._known_contact_and_lead(form))
+            return self._render_form(form, questions, typed, status=400, form_error=request.env._(
+                "This form has expired. Check your answers and send it again."))
+        issued_at, questions = token
+        if time.time() - issued_at < form.min_fill_seconds:
+            return self._render_form(form, questions, typed, status=400, form_error=request.env._(
+                "The form was sent too quickly. Check your answers and send it again."))
+        answers, errors = {}, {}
+        for question in questions:
+            value, error = question._parse_answer(post.get(question._input_name()))
+            if error:
+                errors[question._input_name()] = error
+            else:
+                answers[question] = value
+        if form.consent_text and not post.get('consent'):
+            errors['consent'] = request.env._("Tick this box to go on.")
+        if errors:
+            return self._render_form(form, questions, typed, errors=errors, status=400, form_error=request.env._(
+                "Some answers need your attention."))
+        internal = Visitor._mautomate_request_is_internal()
+        tracked = Visitor._mautomate_should_track()
+        origin = {
+            'ip': ip,
+            'visitor': Visitor._get_visitor_from_request(force_create=True) if tracked and not internal else None,
+            'browser_id': Visitor._mautomate_ensure_browser_id() if tracked and not internal else None,
+            'url': request.httprequest.url,
+            'utm': Visitor._mautomate_utm_values(),
+            'consent': bool(post.get('consent')),
+            'user_partner': None if request.env.user._is_public() else request.env.user.partner_id,
+        }
+        partner, _lead, _event = form._submit(answers, origin)
+        return self._render_thanks(form, file_link=form._file_link(partner) if form.file else None)
+
+    def _render_thanks(self, form, file_link):
+        if form.thanks_url:
+            return request.redirect(form.thanks_url, code=303, local=False)
+        return request.render('mautomate_marketing.form_thanks', {'mform': form, 'file_link': file_link})
