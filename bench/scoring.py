@@ -240,28 +240,30 @@ def verdict(ok):
 # ------------------------------------------------------------
 
 def floor_query(env, rules, with_filters=True):
-    """ The same rules over the same events as one GROUP BY: no ledger, caps, decay, grades or stages. """
+    """ The same rules over the same events as one GROUP BY: no ledger, caps, decay, grades or stages. With
+    filters, the events match the rules as the engine matches them (its own SQL, the URL's path computed
+    once an event); without, on the event type only. """
     from odoo.tools import SQL
 
-    from odoo.addons.mautomate_marketing.models.mautomate_scoring import _PATH_QUERY
+    from odoo.addons.mautomate_marketing.models.mautomate_scoring import _MATCHES
 
-    filters = SQL(f"""
-           AND (r.url_like IS NULL OR (CASE WHEN r.url_full THEN e.url ELSE {_PATH_QUERY} END) ILIKE r.url_like
-                OR (NOT r.url_full AND split_part({_PATH_QUERY}, '?', 1) ILIKE r.url_like))
-           AND (r.name_like IS NULL OR e.name ILIKE r.name_like)
-           AND (r.min_value IS NULL OR e.value >= r.min_value)""") if with_filters else SQL()
+    params = env['mautomate.scoring']._match_params(rules)
+    if with_filters:
+        matches = SQL(_MATCHES, **params, events=SQL("TRUE"))
+    else:
+        matches = SQL("""
+            WITH rule AS (
+                SELECT * FROM (VALUES %(rules)s) AS r(id, event_type, url_like, url_full, name_like, campaign_id, min_value,
+                                                       points, max_total, max_period, period_days)
+            )
+            SELECT e.partner_id, r.points FROM mautomate_event e JOIN rule r ON r.event_type = e.event_type
+        """, rules=params['rules'])
     return SQL("""
-        WITH rule AS (
-            SELECT * FROM (VALUES %(rules)s) AS r(id, event_type, url_like, url_full, name_like, campaign_id, min_value,
-                                                   points, max_total, max_period, period_days)
-        )
         SELECT count(*), sum(points) FROM (
-            SELECT e.partner_id, sum(r.points) AS points
-              FROM mautomate_event e
-              JOIN rule r ON r.event_type = e.event_type %(filters)s
-             WHERE e.partner_id IS NOT NULL
-          GROUP BY e.partner_id) per_contact
-    """, rules=env['mautomate.scoring']._rule_values(rules), filters=filters)
+            SELECT m.partner_id, sum(m.points) AS points FROM (%s) m
+             WHERE m.partner_id IS NOT NULL
+          GROUP BY m.partner_id) per_contact
+    """, matches)
 
 
 def recompute_figures(odoo, registry):

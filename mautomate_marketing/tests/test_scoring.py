@@ -19,6 +19,8 @@ class ScoringCase(MautomateCase):
         # The demo's rules would score these tests' events too.
         cls.Rule.search([]).action_archive()
         cls.Scoring._cron_recompute()
+        # The demo's events still queued would be awarded by these tests' rules at their first refresh.
+        cls.Scoring._cron_refresh_queue()
         cls.set_params(score_half_life=0)
 
     def setUp(self):
