@@ -318,7 +318,9 @@ class MautomateScoring(models.AbstractModel):
         rows += [(None, None, event_id) for event_id in event_ids if event_id]
         if not rows:
             return
-        cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()
+        # Cached, unlike env.ref(), which checks that the cron exists with a query at each request.
+        cron = self.env['ir.cron'].sudo().browse(
+            self.env['ir.model.data']._xmlid_to_res_id('mautomate_marketing.ir_cron_mautomate_score_refresh', raise_if_not_found=True))
         # One round trip: queue, and when a trigger already waits add one without waking the cron workers
         # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
         # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
