@@ -345,10 +345,12 @@ class MautomateScoring(models.AbstractModel):
             cron._trigger()
 
     @api.model
-    def _cron_refresh_queue(self, batch_size=2000, max_batches=50):
-        """ Award the queued events and refresh the queued people, one committed batch at a time (outside
-        tests); a batch taken by a killed worker is rolled back with it and taken again. """
-        auto_commit = not modules.module.current_test
+    def _cron_refresh_queue(self, batch_size=2000, max_batches=50, auto_commit=None):
+        """ Award the queued events and refresh the queued people, one committed batch at a time (unless not
+        `auto_commit`; by default outside tests); a batch taken by a killed worker is rolled back with it and
+        taken again. """
+        if auto_commit is None:
+            auto_commit = not modules.module.current_test
         done = retries = 0
         for _batch in range(max_batches):
             try:
@@ -713,7 +715,7 @@ class MautomateScoring(models.AbstractModel):
         than max_period of those fall within the period_days before it, and fewer than max_total in all. """
         cr = self.env.cr
         cr.execute("""
-            CREATE TEMP TABLE mautomate_award_walk ON COMMIT DROP AS
+            CREATE TEMP TABLE mautomate_award_walk AS
             SELECT rule_id, person, event_id, occurred_at, max_total, max_period, period_days,
                    row_number() OVER (PARTITION BY rule_id, person ORDER BY occurred_at, event_id) AS n
               FROM mautomate_award WHERE max_period > 0
