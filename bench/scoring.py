@@ -281,11 +281,16 @@ def recompute_figures(odoo, registry):
                 times.append(time.perf_counter() - start)
                 contacts, _points = cr.fetchone()
             floors[with_filters] = (min(times), contacts)
-        cr.execute("UPDATE mautomate_score_rule SET needs_rebuild = TRUE WHERE id = ANY(%s)", [bench_rules(env).ids])
-        cr.commit()
-        start = time.perf_counter()
-        env['mautomate.scoring']._recompute_all(auto_commit=True)
-        full = time.perf_counter() - start
+        # The best of two runs, as the floor is the best of three: other processes on the machine slow single runs.
+        runs = []
+        for _run in range(2):
+            cr.execute("UPDATE mautomate_score_rule SET needs_rebuild = TRUE WHERE id = ANY(%s)", [bench_rules(env).ids])
+            cr.commit()
+            env.invalidate_all()
+            start = time.perf_counter()
+            env['mautomate.scoring']._recompute_all(auto_commit=True)
+            runs.append(time.perf_counter() - start)
+        full = min(runs)
         cr.execute("SELECT count(*), count(DISTINCT partner_id) FROM mautomate_score_entry")
         entries, scored = cr.fetchone()
         env.invalidate_all()
@@ -306,7 +311,7 @@ def recompute_figures(odoo, registry):
         empty = time.perf_counter() - start
     floor, floor_contacts = floors[True]
     print(f"full recompute (10 behaviour rules awarded anew, {entries:,} awards to {scored:,} contacts, the unchanged ones"
-          f" not written again; {graded:,} contacts and {leads:,} leads refreshed): {full:.1f} s  target < 60 s"
+          f" not written again; {graded:,} contacts and {leads:,} leads refreshed): {full:.1f} s (best of 2)  target < 60 s"
           f"  {verdict(full < 60)}")
     print(f"  SQL floor, the same rules as one GROUP BY over the log ({floor_contacts:,} contacts): {floor:.2f} s;"
           f" ratio {full / floor:.1f}x  target <= 3x  {verdict(full / floor <= 3)}")
