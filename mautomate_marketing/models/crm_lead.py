@@ -3,7 +3,7 @@ from collections import defaultdict
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.osv import expression
 
 from .mautomate_scoring import GRADES, STAGES
@@ -27,6 +27,14 @@ class CrmLead(models.Model):
     mautomate_handoff_date = fields.Datetime('Handed to Sales', readonly=True, copy=False,
                                              help="When this lead reached the marketing-qualified threshold and was given to sales.")
     mautomate_score_why = fields.Html('Why This Score', compute='_compute_mautomate_score_why', sanitize=False)
+
+    def init(self):
+        result = super().init()
+        # A contact's leads by e-mail (each scoring refresh): an equality lookup, which Odoo's trigram index answers
+        # in milliseconds a contact, as its e-mail shares most trigrams with every other.
+        tools.create_index(self.env.cr, 'mautomate_crm_lead_email_normalized_idx', self._table, ['email_normalized'],
+                           where='email_normalized IS NOT NULL')
+        return result
 
     def _compute_mautomate_event_count(self):
         # Counted in two disjoint parts: the contacts' events from their index alone (a contact may

@@ -7,6 +7,8 @@ class MautomateScoreEntry(models.Model):
     _description = 'Score Ledger Entry'
     _order = 'date DESC, id DESC'
     _rec_name = 'rule_id'
+    # Written in SQL by the scoring engine, never by a user: no author or write date to keep.
+    _log_access = False
 
     rule_id = fields.Many2one('mautomate.score.rule', readonly=True, ondelete='cascade', index=True)
     # Events may leave the log (retention); the award and its date stay.

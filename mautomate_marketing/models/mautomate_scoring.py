@@ -32,30 +32,42 @@ SCORING_PARAMS = {
     'mql_score': 50, 'sql_score': 100, 'mql_min_grade': 'B',
 }
 BATCH_SIZE = 5000
+# Contacts (and leads) per committed batch of the full recompute: each batch hashes the ledger and the forms once.
+RECOMPUTE_BATCH_SIZE = 25000
 # Times a refresh batch is taken again after a concurrent change, in one cron run.
 MAX_RETRIES = 5
 # Events that never move a lifecycle stage by themselves: page views (a known contact's first one makes it a
 # subscriber at the nightly recompute) and stage changes.
 NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'stage_change'})
 
-# Path (and query) of an event's URL, without scheme, host and fragment: what '/pricing*' patterns match.
-_PATH_QUERY = "split_part(COALESCE(NULLIF(regexp_replace(e.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), ''), '/'), '#', 1)"
-# Candidate awards: events of `events` matching active behaviour rules `rules`, not yet awarded.
-_CANDIDATES = f"""
+# Path (and query) of an event's URL, lower-cased, without scheme, host and fragment: what '/pricing*' patterns match.
+_PATH_QUERY = "lower(split_part(COALESCE(NULLIF(regexp_replace(e.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), ''), '/'), '#', 1))"
+# Events of `events` matching active behaviour rules `rules`. An event's path is computed once, in the subquery
+# (OFFSET 0 keeps it apart from the join, which would compute it once per rule), and only for the event types
+# `path_types` that a path pattern reads; ILIKE is LIKE on lower-cased text, so the path is lower-cased once too.
+_MATCHES = f"""
     WITH rule AS (
         SELECT * FROM (VALUES %(rules)s) AS r(id, event_type, url_like, url_full, name_like, campaign_id, min_value,
                                                points, max_total, max_period, period_days)
     )
-    SELECT r.id, e.id, e.partner_id, e.lead_id, e.occurred_at, r.points, r.max_total, r.max_period, r.period_days
-      FROM mautomate_event e
+    SELECT r.id AS rule_id, e.id AS event_id, e.partner_id, e.lead_id, e.occurred_at, r.points, r.max_total,
+           r.max_period, r.period_days
+      FROM (SELECT e.id, e.partner_id, e.lead_id, e.occurred_at, e.event_type, e.url, e.name, e.campaign_id, e.value,
+                   CASE WHEN e.event_type = ANY(%(path_types)s) THEN {_PATH_QUERY} END AS path
+              FROM mautomate_event e
+             WHERE %(events)s AND (e.partner_id IS NOT NULL OR e.lead_id IS NOT NULL) OFFSET 0) e
       JOIN rule r ON r.event_type = e.event_type
-       AND (r.url_like IS NULL OR (CASE WHEN r.url_full THEN e.url ELSE {_PATH_QUERY} END) ILIKE r.url_like
-            OR (NOT r.url_full AND split_part({_PATH_QUERY}, '?', 1) ILIKE r.url_like))
+       AND (r.url_like IS NULL OR CASE WHEN r.url_full THEN e.url ILIKE r.url_like
+                                       ELSE e.path LIKE r.url_like
+                                            OR (strpos(e.path, '?') > 0 AND split_part(e.path, '?', 1) LIKE r.url_like) END)
        AND (r.name_like IS NULL OR e.name ILIKE r.name_like)
        AND (r.campaign_id IS NULL OR e.campaign_id = r.campaign_id)
        AND (r.min_value IS NULL OR e.value >= r.min_value)
-     WHERE %(events)s AND (e.partner_id IS NOT NULL OR e.lead_id IS NOT NULL)
-       AND NOT EXISTS (SELECT 1 FROM mautomate_score_entry x WHERE x.rule_id = r.id AND x.event_id = e.id)
+"""
+# Candidate awards: matches not yet awarded.
+_CANDIDATES = f"""
+    SELECT m.* FROM ({_MATCHES}) m
+     WHERE NOT EXISTS (SELECT 1 FROM mautomate_score_entry x WHERE x.rule_id = m.rule_id AND x.event_id = m.event_id)
 """
 # Awards of one person (its contact, else its lead) for a rule, before the candidate `c`.
 _PERSON_AWARDS = """
@@ -74,10 +86,8 @@ _INSERT_UNCAPPED = f"""
                                           ORDER BY c.occurred_at, c.event_id) AS n
           FROM candidate c
     )
-    INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date,
-                                       create_uid, write_uid, create_date, write_date)
-    SELECT c.rule_id, c.event_id, c.partner_id, c.lead_id, c.points, c.occurred_at, %(uid)s, %(uid)s,
-           now() at time zone 'UTC', now() at time zone 'UTC'
+    INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date)
+    SELECT c.rule_id, c.event_id, c.partner_id, c.lead_id, c.points, c.occurred_at
       FROM ranked c
      WHERE c.max_total = 0 OR c.n + {_PERSON_AWARDS} <= c.max_total
         ON CONFLICT DO NOTHING
@@ -147,8 +157,7 @@ class MautomateScoring(models.AbstractModel):
         uncapped = rules.filtered(lambda rule: not rule.max_per_period)
         if uncapped:
             # A concurrent change is retried by the refresh cron: not an error for the log.
-            self.env.cr.execute(SQL(_INSERT_UNCAPPED, rules=self._rule_values(uncapped), events=events, uid=self.env.uid),
-                                log_exceptions=False)
+            self.env.cr.execute(SQL(_INSERT_UNCAPPED, **self._match_params(uncapped), events=events), log_exceptions=False)
             for partner_id, lead_id in self.env.cr.fetchall():
                 (partners.add(partner_id) if partner_id else leads.add(lead_id))
         if capped := rules - uncapped:
@@ -159,24 +168,31 @@ class MautomateScoring(models.AbstractModel):
         return partners, leads
 
     @api.model
-    def _rule_values(self, rules):
+    def _match_params(self, rules):
+        """ Parameters of _MATCHES for these rules: their rows, and the event types a path pattern reads. """
         rows = []
+        path_types = set()
         for rule in rules:
             url_like, url_full = rule._url_like()
             name_like = rule.name_pattern and self.env['mautomate.score.rule']._glob_to_like(rule.name_pattern.strip())
             # A rule of any event type is a row per type: rules then join events on an equality (a hash join),
             # instead of every rule being tested against every event.
+            event_types = [rule.event_type] if rule.event_type else [key for key, _label in EVENT_TYPES]
+            if url_like and not url_full:
+                path_types.update(event_types)
             rows.extend(SQL(
-                "(%s::int4, %s::varchar, %s::varchar, %s::bool, %s::varchar, %s::int4, %s::float8, %s::int4, %s::int4, %s::int4, %s::int4)",
+                "(%s::int4, %s::varchar, lower(%s::varchar), %s::bool, %s::varchar, %s::int4, %s::float8, %s::int4, %s::int4, "
+                "%s::int4, %s::int4)",
                 rule.id, event_type, url_like, url_full, name_like or None, rule.campaign_id.id or None,
                 rule.min_value or None, rule.points, rule.max_per_contact, rule.max_per_period, rule.period_days)
-                for event_type in ([rule.event_type] if rule.event_type else [key for key, _label in EVENT_TYPES]))
-        return SQL(', ').join(rows)
+                for event_type in event_types)
+        return {'rules': SQL(', ').join(rows), 'path_types': sorted(path_types)}
 
     @api.model
     def _award_capped(self, events, rules):
         """ Rules with a cap per period: at most N awards per person in any D days, taken in time order. """
-        self.env.cr.execute(SQL(_CANDIDATES + " ORDER BY 1, 3, 4, 5, 2", rules=self._rule_values(rules), events=events))
+        self.env.cr.execute(SQL(_CANDIDATES + " ORDER BY 1, 3, CASE WHEN m.partner_id IS NULL THEN m.lead_id END, 5, 2",
+                                **self._match_params(rules), events=events))
         by_person = defaultdict(list)
         for row in self.env.cr.fetchall():
             by_person[row[0], row[2], row[3] if not row[2] else None].append(row)
@@ -207,16 +223,14 @@ class MautomateScoring(models.AbstractModel):
         if not accepted:
             return set(), set()
         self.env.cr.execute(SQL("""
-            INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date,
-                                               create_uid, write_uid, create_date, write_date)
-            SELECT r.id, e.id, e.partner_id, e.lead_id, r.points, e.occurred_at, %(uid)s, %(uid)s,
-                   now() at time zone 'UTC', now() at time zone 'UTC'
+            INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date)
+            SELECT r.id, e.id, e.partner_id, e.lead_id, r.points, e.occurred_at
               FROM unnest(%(rule_ids)s::int4[], %(event_ids)s::int4[]) AS a(rule_id, event_id)
               JOIN mautomate_score_rule r ON r.id = a.rule_id
               JOIN mautomate_event e ON e.id = a.event_id
                 ON CONFLICT DO NOTHING
             RETURNING partner_id, lead_id
-        """, uid=self.env.uid, rule_ids=[rule_id for rule_id, _event in accepted],
+        """, rule_ids=[rule_id for rule_id, _event in accepted],
             event_ids=[event_id for _rule, event_id in accepted]))
         partners, leads = set(), set()
         for partner_id, lead_id in self.env.cr.fetchall():
@@ -229,11 +243,12 @@ class MautomateScoring(models.AbstractModel):
 
     @api.model
     def _decayed_points(self, params, alias='x'):
-        """ SQL of an award's points after decay: halved every half-life since the award's date. """
+        """ SQL of an award's points after decay: halved every half-life since the award's date. In float8:
+        extract() would give a numeric, whose power() costs about 25 µs an award. """
         if not params['score_half_life']:
             return SQL(f"{alias}.points")
-        return SQL(f"{alias}.points * power(0.5, GREATEST(extract(epoch FROM (now() at time zone 'UTC') - {alias}.date), 0)"
-                   " / (86400.0 * %s))", params['score_half_life'])
+        return SQL(f"{alias}.points * power(0.5::float8, GREATEST(date_part('epoch', (now() at time zone 'UTC') - {alias}.date), 0)"
+                   " / (86400.0::float8 * %s))", params['score_half_life'])
 
     @api.model
     def _grade_sql(self, params, fit, score):
@@ -257,9 +272,10 @@ class MautomateScoring(models.AbstractModel):
         return SQL("CASE %s " + " ".join(f"WHEN {rank} THEN '{stage}'" for stage, rank in STAGE_RANK.items()) + " END", rank)
 
     @api.model
-    def _refresh_people(self, partner_ids=(), lead_ids=(), fit=False):
-        """ Recompute engagement (and with `fit`, fit), grade and stage of these contacts and of their
-        leads (and of these leads), in SQL; then log stage changes and hand MQLs over to sales. """
+    def _refresh_people(self, partner_ids=(), lead_ids=(), fit=False, fit_scores=None, their_leads=True):
+        """ Recompute engagement (and with `fit`, fit; or take `fit_scores` {contact: fit}), grade and stage of
+        these contacts and (unless not `their_leads`) of their leads, and of these leads, in SQL; then log stage
+        changes and hand MQLs over to sales. """
         partner_ids = sorted({pid for pid in partner_ids if pid})
         lead_ids = set(lead_ids)
         if not partner_ids and not lead_ids:
@@ -271,10 +287,12 @@ class MautomateScoring(models.AbstractModel):
         changes = []
         # Flows' score, grade and field triggers compare the values before and after (nothing to do when none runs).
         trigger_snapshot = self.env['mautomate.flow.trigger.scan']._score_snapshot(partner_ids, lead_ids)
-        fit_scores = self._compute_fit(partner_ids) if partner_ids and fit else None
+        if fit_scores is None and partner_ids and fit:
+            fit_scores = self._compute_fit(partner_ids)
         with self._without_jit():
             if partner_ids:
                 changes += [('res.partner', *row) for row in self._update_partners(params, partner_ids, fit_scores)]
+            if partner_ids and their_leads:
                 # The leads of these contacts: theirs, and those with their e-mail.
                 self.env.cr.execute(SQL("""
                     SELECT id FROM crm_lead WHERE partner_id = ANY(%(ids)s)
@@ -303,7 +321,9 @@ class MautomateScoring(models.AbstractModel):
         rows += [(None, None, event_id) for event_id in event_ids if event_id]
         if not rows:
             return
-        cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()
+        # Cached, unlike env.ref(), which checks that the cron exists with a query at each request.
+        cron = self.env['ir.cron'].sudo().browse(
+            self.env['ir.model.data']._xmlid_to_res_id('mautomate_marketing.ir_cron_mautomate_score_refresh', raise_if_not_found=True))
         # One round trip: queue, and when a trigger already waits add one without waking the cron workers
         # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
         # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
@@ -328,10 +348,12 @@ class MautomateScoring(models.AbstractModel):
             cron._trigger()
 
     @api.model
-    def _cron_refresh_queue(self, batch_size=2000, max_batches=50):
-        """ Award the queued events and refresh the queued people, one committed batch at a time (outside
-        tests); a batch taken by a killed worker is rolled back with it and taken again. """
-        auto_commit = not modules.module.current_test
+    def _cron_refresh_queue(self, batch_size=2000, max_batches=50, auto_commit=None):
+        """ Award the queued events and refresh the queued people, one committed batch at a time (unless not
+        `auto_commit`; by default outside tests); a batch taken by a killed worker is rolled back with it and
+        taken again. """
+        if auto_commit is None:
+            auto_commit = not modules.module.current_test
         done = retries = 0
         for _batch in range(max_batches):
             try:
@@ -376,9 +398,11 @@ class MautomateScoring(models.AbstractModel):
         return len(rows)
 
     @api.model
-    def _compute_fit(self, partner_ids):
-        """ {partner id: fit points} of active fit rules, one search per rule over these contacts. """
-        scores = dict.fromkeys(partner_ids, 0)
+    def _compute_fit(self, partner_ids=None):
+        """ {partner id: fit points} of active fit rules, one search per rule over these contacts; without
+        `partner_ids`, over all contacts: those that match a rule. """
+        scores = defaultdict(int) if partner_ids is None else dict.fromkeys(partner_ids, 0)
+        within = [] if partner_ids is None else [('id', 'in', partner_ids)]
         Partner = self.env['res.partner'].sudo().with_context(active_test=False)
         for rule in self.env['mautomate.score.rule'].sudo().search([('rule_type', '=', 'fit')]):
             try:
@@ -386,36 +410,44 @@ class MautomateScoring(models.AbstractModel):
             except (ValueError, SyntaxError):
                 _logger.warning("Fit rule %s has an invalid domain: skipped", rule.id)
                 continue
-            for partner_id in Partner.search([('id', 'in', partner_ids), *domain]).ids:
+            for partner_id in Partner._search([*within, *domain]):
                 scores[partner_id] += rule.points
         return scores
 
     @api.model
     def _update_partners(self, params, partner_ids, fit_scores=None):
-        """ Returns (id, old stage, new stage) of the contacts whose stage moved. """
-        score = SQL("COALESCE((SELECT sum(%s) FROM mautomate_score_entry x WHERE x.partner_id = p.id), 0)",
-                    self._decayed_points(params))
+        """ Returns (id, old stage, new stage) of the contacts whose stage moved. Each fact is one join over
+        these contacts, not a subquery per contact: the planner probes indexes for a few and hashes for many;
+        the bounds of their ids let it read only that range of each table for a batch of consecutive ids. """
         if fit_scores is not None:
             fit_values = SQL("unnest(%s::int4[], %s::int4[])", list(fit_scores), list(fit_scores.values()))
         else:
             fit_values = SQL("unnest(%s::int4[], NULL::int4[])", partner_ids)
-        facts = SQL("""GREATEST(
-            CASE WHEN EXISTS(SELECT 1 FROM crm_lead l JOIN crm_stage s ON s.id = l.stage_id
-                              WHERE l.partner_id = p.id AND l.active AND s.is_won) THEN %(customer)s ELSE 0 END,
-            CASE WHEN EXISTS(SELECT 1 FROM crm_lead l WHERE l.partner_id = p.id AND l.active AND l.type = 'opportunity')
-                 THEN %(opportunity)s ELSE 0 END,
-            CASE WHEN EXISTS(SELECT 1 FROM crm_lead l WHERE l.partner_id = p.id)
-                   OR EXISTS(SELECT 1 FROM mautomate_event e WHERE e.partner_id = p.id AND e.event_type = 'form_submit')
-                 THEN %(lead)s ELSE 0 END,
-            CASE WHEN EXISTS(SELECT 1 FROM mautomate_event e WHERE e.partner_id = p.id) THEN %(subscriber)s ELSE 0 END)""",
-                    customer=STAGE_RANK['customer'], opportunity=STAGE_RANK['opportunity'], lead=STAGE_RANK['lead'],
-                    subscriber=STAGE_RANK['subscriber'])
         self.env.cr.execute(SQL("""
-            WITH computed AS MATERIALIZED (
-                SELECT p.id, p.mautomate_stage AS old_stage, round(%(score)s::numeric, 2)::float8 AS score,
-                       COALESCE(f.fit, p.mautomate_fit_score, 0) AS fit, %(facts)s AS facts
-                  FROM %(fit_values)s AS f(id, fit)
-                  JOIN res_partner p ON p.id = f.id
+            WITH target AS MATERIALIZED (
+                SELECT f.id, f.fit FROM %(fit_values)s AS f(id, fit)
+            ), scores AS (
+                SELECT x.partner_id AS id, sum(%(decayed)s) AS score
+                  FROM target t JOIN mautomate_score_entry x ON x.partner_id = t.id
+                 WHERE x.partner_id BETWEEN %(low)s AND %(high)s GROUP BY x.partner_id
+            ), crm AS (
+                SELECT l.partner_id AS id,
+                       max(CASE WHEN l.active AND s.is_won THEN %(customer)s WHEN l.active AND l.type = 'opportunity'
+                                THEN %(opportunity)s ELSE %(lead)s END) AS facts
+                  FROM target t JOIN crm_lead l ON l.partner_id = t.id LEFT JOIN crm_stage s ON s.id = l.stage_id
+                 WHERE l.partner_id BETWEEN %(low)s AND %(high)s GROUP BY l.partner_id
+            ), forms AS (
+                SELECT DISTINCT e.partner_id AS id
+                  FROM target t JOIN mautomate_event e ON e.partner_id = t.id
+                 WHERE e.event_type = 'form_submit' AND e.partner_id BETWEEN %(low)s AND %(high)s
+            ), computed AS MATERIALIZED (
+                SELECT p.id, p.mautomate_stage AS old_stage, round(COALESCE(sc.score, 0)::numeric, 2)::float8 AS score,
+                       COALESCE(t.fit, p.mautomate_fit_score, 0) AS fit,
+                       GREATEST(crm.facts, CASE WHEN forms.id IS NOT NULL THEN %(lead)s END,
+                                CASE WHEN EXISTS(SELECT 1 FROM mautomate_event e WHERE e.partner_id = p.id)
+                                     THEN %(subscriber)s ELSE 0 END) AS facts
+                  FROM target t JOIN res_partner p ON p.id = t.id AND p.id BETWEEN %(low)s AND %(high)s
+             LEFT JOIN scores sc ON sc.id = t.id LEFT JOIN crm ON crm.id = t.id LEFT JOIN forms ON forms.id = t.id
             ), graded AS (
                 SELECT c.*, CASE WHEN c.score <> 0 OR c.fit <> 0 OR c.facts > 0 OR c.old_stage IS NOT NULL
                                  THEN %(grade)s END AS grade
@@ -426,37 +458,46 @@ class MautomateScoring(models.AbstractModel):
             UPDATE res_partner p
                SET mautomate_score = s.score, mautomate_fit_score = s.fit, mautomate_grade = s.grade, mautomate_stage = s.stage
               FROM staged s
-             WHERE p.id = s.id AND (p.mautomate_score, p.mautomate_fit_score, p.mautomate_grade, p.mautomate_stage)
+             WHERE p.id = s.id AND p.id BETWEEN %(low)s AND %(high)s
+               AND (p.mautomate_score, p.mautomate_fit_score, p.mautomate_grade, p.mautomate_stage)
                    IS DISTINCT FROM (s.score, s.fit, s.grade, s.stage)
          RETURNING p.id, s.old_stage, s.stage
-        """, score=score, facts=facts, fit_values=fit_values, grade=self._grade_sql(params, SQL('c.fit'), SQL('c.score')),
+        """, fit_values=fit_values, low=min(partner_ids), high=max(partner_ids), decayed=self._decayed_points(params),
+            customer=STAGE_RANK['customer'], opportunity=STAGE_RANK['opportunity'], lead=STAGE_RANK['lead'],
+            subscriber=STAGE_RANK['subscriber'], grade=self._grade_sql(params, SQL('c.fit'), SQL('c.score')),
             stage=self._stage_sql(params, SQL('g.old_stage'), SQL('left(g.grade, 1)'), SQL('g.score'), SQL('g.facts'))))
         return [row for row in self.env.cr.fetchall() if row[1] != row[2]]
 
     @api.model
     def _update_leads(self, params, lead_ids):
         """ A lead's score is its person's: its own awards, its contact's and those of contacts with its
-        e-mail; its fit is the best of those contacts'. Returns (id, old stage, new stage) of moved leads. """
+        e-mail (each award once); its fit is the best of those contacts'. Returns (id, old stage, new stage)
+        of moved leads. """
         facts = SQL("""CASE WHEN s.is_won THEN %(customer)s WHEN l.type = 'opportunity' THEN %(opportunity)s
                             ELSE %(lead)s END""",
                     customer=STAGE_RANK['customer'], opportunity=STAGE_RANK['opportunity'], lead=STAGE_RANK['lead'])
         self.env.cr.execute(SQL("""
-            WITH people AS (
-                SELECT l.id AS lead_id, l.partner_id FROM crm_lead l WHERE l.id = ANY(%(ids)s) AND l.partner_id IS NOT NULL
+            WITH target AS MATERIALIZED (
+                SELECT l.id, l.partner_id, l.email_normalized FROM crm_lead l WHERE l.id = ANY(%(ids)s)
+            ), people AS MATERIALIZED (
+                SELECT t.id AS lead_id, t.partner_id FROM target t WHERE t.partner_id IS NOT NULL
                  UNION
-                SELECT l.id, p.id FROM crm_lead l JOIN res_partner p ON p.email_normalized = l.email_normalized
-                 WHERE l.id = ANY(%(ids)s) AND l.email_normalized IS NOT NULL
+                SELECT t.id, p.id FROM target t JOIN res_partner p ON p.email_normalized = t.email_normalized
+                 WHERE t.email_normalized IS NOT NULL
+            ), awards AS (
+                SELECT t.id AS lead_id, x.id, x.points, x.date FROM target t JOIN mautomate_score_entry x ON x.lead_id = t.id
+                 UNION
+                SELECT pe.lead_id, x.id, x.points, x.date FROM people pe JOIN mautomate_score_entry x ON x.partner_id = pe.partner_id
+            ), scores AS (
+                SELECT x.lead_id, sum(%(decayed)s) AS score FROM awards x GROUP BY x.lead_id
+            ), fits AS (
+                SELECT pe.lead_id, max(p.mautomate_fit_score) AS fit
+                  FROM people pe JOIN res_partner p ON p.id = pe.partner_id GROUP BY pe.lead_id
             ), computed AS MATERIALIZED (
-                SELECT l.id, l.mautomate_stage AS old_stage,
-                       round(COALESCE((SELECT sum(%(decayed)s) FROM mautomate_score_entry x
-                                        WHERE x.lead_id = l.id
-                                           OR x.partner_id = ANY(ARRAY(SELECT partner_id FROM people WHERE people.lead_id = l.id))),
-                                      0)::numeric, 2)::float8 AS score,
-                       COALESCE((SELECT max(p.mautomate_fit_score) FROM people JOIN res_partner p ON p.id = people.partner_id
-                                  WHERE people.lead_id = l.id), 0) AS fit,
-                       %(facts)s AS facts
-                  FROM crm_lead l LEFT JOIN crm_stage s ON s.id = l.stage_id
-                 WHERE l.id = ANY(%(ids)s)
+                SELECT l.id, l.mautomate_stage AS old_stage, round(COALESCE(sc.score, 0)::numeric, 2)::float8 AS score,
+                       COALESCE(f.fit, 0) AS fit, %(facts)s AS facts
+                  FROM target t JOIN crm_lead l ON l.id = t.id LEFT JOIN crm_stage s ON s.id = l.stage_id
+             LEFT JOIN scores sc ON sc.lead_id = t.id LEFT JOIN fits f ON f.lead_id = t.id
             ), graded AS (
                 SELECT c.*, %(grade)s AS grade FROM computed c
             ), staged AS (
@@ -573,7 +614,7 @@ class MautomateScoring(models.AbstractModel):
         self._recompute_all(auto_commit=not modules.module.current_test)
 
     @api.model
-    def _recompute_all(self, auto_commit=False, batch_size=BATCH_SIZE):
+    def _recompute_all(self, auto_commit=False, batch_size=RECOMPUTE_BATCH_SIZE):
         """ Rebuild the ledger of changed rules, then refresh every scored contact and lead: decay and
         fit move scores even without new events. """
         done = 0
@@ -581,22 +622,31 @@ class MautomateScoring(models.AbstractModel):
         if rules := Rule.search([('needs_rebuild', '=', True)]):
             self._rebuild_rules(rules, auto_commit)
             done += len(rules)
-        fit_rules = bool(Rule.search_count([('rule_type', '=', 'fit'), ('active', '=', True)], limit=1))
+        fit_scores = self._compute_fit() if Rule.search_count([('rule_type', '=', 'fit'), ('active', '=', True)], limit=1) else {}
+        # A probe of two indexes per contact, not a pass over the log.
         self.env.cr.execute("""
-            SELECT id FROM res_partner WHERE mautomate_grade IS NOT NULL OR mautomate_stage IS NOT NULL
-             UNION SELECT partner_id FROM mautomate_score_entry WHERE partner_id IS NOT NULL
-             UNION SELECT partner_id FROM mautomate_event WHERE partner_id IS NOT NULL
-             ORDER BY 1
+            SELECT p.id FROM res_partner p
+             WHERE p.mautomate_grade IS NOT NULL OR p.mautomate_stage IS NOT NULL
+                OR EXISTS(SELECT 1 FROM mautomate_score_entry x WHERE x.partner_id = p.id)
+                OR EXISTS(SELECT 1 FROM mautomate_event e WHERE e.partner_id = p.id)
         """)
-        partner_ids = [row[0] for row in self.env.cr.fetchall()]
-        if fit_rules:
-            partner_ids = sorted(set(partner_ids) | set(self._fit_candidates()))
+        partner_ids = sorted({row[0] for row in self.env.cr.fetchall()} | set(fit_scores))
         for start in range(0, len(partner_ids), batch_size):
-            self._refresh_people(partner_ids[start:start + batch_size], fit=True)
+            batch = partner_ids[start:start + batch_size]
+            # Their leads come after all contacts, once each, below.
+            self._refresh_people(batch, fit_scores={pid: fit_scores.get(pid, 0) for pid in batch}, their_leads=False)
             done += 1
             if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
-        self.env.cr.execute("SELECT id FROM crm_lead WHERE active ORDER BY id")
+        self.env.cr.execute(SQL("""
+            SELECT l.id FROM crm_lead l WHERE l.active
+             UNION
+            SELECT l.id FROM unnest(%(ids)s::int4[]) c(id) JOIN crm_lead l ON l.partner_id = c.id
+             UNION
+            SELECT l.id FROM unnest(%(ids)s::int4[]) c(id) JOIN res_partner p ON p.id = c.id
+              JOIN crm_lead l ON l.email_normalized = p.email_normalized
+          ORDER BY 1
+        """, ids=partner_ids))
         lead_ids = [row[0] for row in self.env.cr.fetchall()]
         for start in range(0, len(lead_ids), batch_size):
             self._refresh_people(lead_ids=lead_ids[start:start + batch_size])
@@ -606,33 +656,121 @@ class MautomateScoring(models.AbstractModel):
         self.env['ir.cron']._notify_progress(done=done, remaining=0)
 
     @api.model
-    def _fit_candidates(self):
-        """ Contacts that match at least one active fit rule. """
-        ids = set()
-        Partner = self.env['res.partner'].sudo().with_context(active_test=False)
-        for rule in self.env['mautomate.score.rule'].sudo().search([('rule_type', '=', 'fit')]):
-            try:
-                ids.update(Partner._search(rule._get_fit_domain()))
-            except (ValueError, SyntaxError):
-                continue
-        return ids
+    def _rebuild_rules(self, rules, auto_commit=False, batch_size=1000000):
+        """ Award changed rules anew over the whole log. The awards they give now are computed into a temporary
+        table, in one pass over the log for all of them (caps included); then the ledger follows it, in
+        committed batches of events: awards no longer given are deleted, changed ones updated and new ones
+        inserted, and the awards that did not change are not written. """
+        self.env['mautomate.event'].flush_model()
+        self.env['mautomate.score.entry'].flush_model()
+        cr = self.env.cr
+        behaviour = rules.filtered(lambda rule: rule.active and rule.rule_type == 'behaviour')
+        if not behaviour:
+            cr.execute("DELETE FROM mautomate_score_entry WHERE rule_id = ANY(%s)", [rules.ids])
+        else:
+            cr.execute("SELECT COALESCE(min(id), 0), COALESCE(max(id), 0) FROM mautomate_event")
+            low, high = cr.fetchone()
+            with self._without_jit():
+                self._compute_awards(behaviour, high)
+                # Awards of events deleted since (retention) are not given any more.
+                cr.execute("DELETE FROM mautomate_score_entry WHERE rule_id = ANY(%s) AND event_id IS NULL", [rules.ids])
+                # Events after `high` were awarded by the refresh cron, with these rules as they are now: kept.
+                for start in range(low, high + 1, batch_size):
+                    self._apply_awards(rules, start, min(start + batch_size, high + 1))
+                    if auto_commit:
+                        cr.commit()  # pylint: disable=invalid-commit
+            cr.execute("DROP TABLE mautomate_award")
+        rules.needs_rebuild = False
+        self.env['mautomate.score.entry'].invalidate_model()
+        if auto_commit:
+            cr.commit()  # pylint: disable=invalid-commit
 
     @api.model
-    def _rebuild_rules(self, rules, auto_commit=False, batch_size=200000):
-        """ Award changed rules anew over the whole log, in committed batches of events: all of them in one
-        pass over each batch (one scan of the log, not one per rule). """
-        self.env.cr.execute("DELETE FROM mautomate_score_entry WHERE rule_id = ANY(%s)", [rules.ids])
-        if behaviour := rules.filtered(lambda rule: rule.active and rule.rule_type == 'behaviour'):
-            self.env.cr.execute("SELECT min(id), max(id) FROM mautomate_event")
-            low, high = self.env.cr.fetchone()
-            for start in range(low or 0, (high or 0) + 1, batch_size):
-                with self._without_jit():
-                    self._score_events(SQL("e.id >= %s AND e.id < %s", start, start + batch_size), rules=behaviour)
-                if auto_commit:
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
-        rules.needs_rebuild = False
-        if auto_commit:
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+    def _compute_awards(self, rules, high):
+        """ Fill the temporary table mautomate_award with the awards of behaviour `rules` over the events up to
+        id `high`, as if the ledger were empty: per person (its contact, else its lead) and rule in time
+        order, at most max_per_contact in all and max_per_period in any period_days days. It outlives the
+        batches' commits (a temporary table of this connection). """
+        cr = self.env.cr
+        cr.execute("DROP TABLE IF EXISTS mautomate_award")
+        cr.execute(SQL(f"""
+            CREATE TEMP TABLE mautomate_award AS
+            SELECT m.*, COALESCE(m.partner_id, -m.lead_id) AS person FROM ({_MATCHES}) m
+        """, **self._match_params(rules), events=SQL("e.id <= %s", high)))
+        cr.execute("CREATE INDEX ON mautomate_award (event_id)")
+        # Only the matches of capped rules are put in order (a sort of those, not of all).
+        cr.execute("""
+            DELETE FROM mautomate_award a
+             USING (SELECT rule_id, event_id, max_total,
+                           row_number() OVER (PARTITION BY rule_id, person ORDER BY occurred_at, event_id) AS n
+                      FROM mautomate_award WHERE max_period = 0 AND max_total > 0) r
+             WHERE r.n > r.max_total AND a.rule_id = r.rule_id AND a.event_id = r.event_id
+        """)
+        if any(rule.max_per_period for rule in rules):
+            self._cap_awards_per_period()
+        cr.execute("ANALYZE mautomate_award")
+
+    @api.model
+    def _cap_awards_per_period(self):
+        """ Keep, of mautomate_award's matches of rules capped per period, those the cap lets through: a walk
+        down each person's matches of a rule in time order (a step per match, all people at once), carrying
+        how many were awarded and the dates of the last max_period awards. A match is awarded while fewer
+        than max_period of those fall within the period_days before it, and fewer than max_total in all. """
+        cr = self.env.cr
+        cr.execute("""
+            CREATE TEMP TABLE mautomate_award_walk AS
+            SELECT rule_id, person, event_id, occurred_at, max_total, max_period, period_days,
+                   row_number() OVER (PARTITION BY rule_id, person ORDER BY occurred_at, event_id) AS n
+              FROM mautomate_award WHERE max_period > 0
+        """)
+        cr.execute("CREATE INDEX ON mautomate_award_walk (rule_id, person, n)")
+        cr.execute("ANALYZE mautomate_award_walk")
+        cr.execute("""
+            WITH RECURSIVE walk(rule_id, person, n, event_id, awarded, total, recent) AS (
+                SELECT a.rule_id, a.person, a.n, a.event_id, TRUE, 1, ARRAY[a.occurred_at]
+                  FROM mautomate_award_walk a WHERE a.n = 1
+                 UNION ALL
+                SELECT a.rule_id, a.person, a.n, a.event_id, k.ok, w.total + k.ok::int4,
+                       CASE WHEN k.ok THEN (w.recent || a.occurred_at)[greatest(1, cardinality(w.recent) + 2 - a.max_period):]
+                            ELSE w.recent END
+                  FROM walk w
+                  -- LIMIT keeps the next match a lookup in the index, not a join over the table at each step
+                  CROSS JOIN LATERAL (SELECT * FROM mautomate_award_walk a
+                                       WHERE a.rule_id = w.rule_id AND a.person = w.person AND a.n = w.n + 1 LIMIT 1) a
+                  CROSS JOIN LATERAL (SELECT (SELECT count(*) FROM unnest(w.recent) d
+                                               WHERE d > a.occurred_at - a.period_days * interval '1 day') < a.max_period AS ok) k
+                 WHERE a.max_total = 0 OR w.total < a.max_total
+            )
+            DELETE FROM mautomate_award a
+             WHERE a.max_period > 0
+               AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.awarded AND w.rule_id = a.rule_id AND w.event_id = a.event_id)
+        """)
+        cr.execute("DROP TABLE mautomate_award_walk")
+
+    @api.model
+    def _apply_awards(self, rules, start, end):
+        """ Make the ledger of `rules` for the events of ids in [start, end) what mautomate_award says: one join
+        of both finds the differences, which alone are written. """
+        self.env.cr.execute("""
+            WITH diff AS MATERIALIZED (
+                SELECT x.id AS entry_id, a.rule_id, a.event_id, a.partner_id, a.lead_id, a.points, a.occurred_at
+                  FROM (SELECT * FROM mautomate_score_entry
+                         WHERE rule_id = ANY(%(rules)s) AND event_id >= %(start)s AND event_id < %(end)s) x
+                  FULL JOIN (SELECT * FROM mautomate_award WHERE event_id >= %(start)s AND event_id < %(end)s) a
+                    ON a.rule_id = x.rule_id AND a.event_id = x.event_id
+                 WHERE x.id IS NULL OR a.rule_id IS NULL
+                    OR (x.points, x.partner_id, x.lead_id, x.date) IS DISTINCT FROM (a.points, a.partner_id, a.lead_id, a.occurred_at)
+            ), deleted AS (
+                DELETE FROM mautomate_score_entry x USING diff d WHERE x.id = d.entry_id AND d.rule_id IS NULL
+            ), updated AS (
+                UPDATE mautomate_score_entry x
+                   SET points = d.points, partner_id = d.partner_id, lead_id = d.lead_id, date = d.occurred_at
+                  FROM diff d WHERE x.id = d.entry_id AND d.rule_id IS NOT NULL
+            )
+            INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date)
+            SELECT d.rule_id, d.event_id, d.partner_id, d.lead_id, d.points, d.occurred_at FROM diff d WHERE d.entry_id IS NULL
+                ON CONFLICT DO NOTHING
+        """, {'rules': rules.ids, 'start': start, 'end': end})
 
     @contextmanager
     def _without_jit(self):

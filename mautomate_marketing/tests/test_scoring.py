@@ -19,8 +19,8 @@ class ScoringCase(MautomateCase):
         # The demo's rules would score these tests' events too.
         cls.Rule.search([]).action_archive()
         cls.Scoring._cron_recompute()
-        # The demo's events still queued (the refresh cron does not run during install) would meet these tests' rules.
-        cls.Scoring._cron_refresh_queue(max_batches=1000)
+        # The demo's events still queued would be awarded by these tests' rules at their first refresh.
+        cls.Scoring._cron_refresh_queue()
         cls.set_params(score_half_life=0)
 
     def setUp(self):
@@ -210,6 +210,44 @@ class TestScoreLedger(ScoringCase):
         self.Scoring._cron_recompute()
         self.assertEqual(len(self.Entry.search([('partner_id', '=', self.partner.id)])), 1)
         self.assertEqual(self.partner.mautomate_score, 10)
+
+    def test_rebuild_gives_the_capped_awards_and_writes_only_what_changed(self):
+        pages = self.behaviour(10, name='Pages', event_type='page_view', max_per_period=2, period_days=7)
+        downloads = self.behaviour(5, name='Downloads', event_type='download', max_per_contact=2)
+        lead = self.env['crm.lead'].create({'name': 'No contact yet'})
+        now = fields.Datetime.now()
+        # Cap of 2 in any 7 days, in time order: days 30 and 29 ago, not 28 (30 and 29 within 7 days before it),
+        # 22.5 (only 29 within), 21 (only 22.5 within: 29 is 8 days before), not 20, and 1.
+        self.Event._ingest([{'event_type': 'page_view', 'partner_id': self.partner.id, 'url': 'https://www.example.com/',
+                             'occurred_at': now - timedelta(days=days)} for days in (1, 20, 21, 22.5, 28, 29, 30)])
+        self.Event._ingest([{'event_type': 'download', 'lead_id': lead.id, 'occurred_at': now - timedelta(hours=hours)}
+                            for hours in (1, 3, 2)])
+
+        def awards():
+            # The demo's events score too, once the rules are awarded over the whole log.
+            entries = self.Entry.search([('rule_id', 'in', (pages | downloads).ids),
+                                         '|', ('partner_id', '=', self.partner.id), ('lead_id', '=', lead.id)])
+            return {(entry.rule_id, entry.event_id.occurred_at, entry.points): entry.id for entry in entries}
+        ingested = awards()
+        self.assertEqual(sorted(round((now - date).total_seconds() / 86400, 1) for rule, date, _points in ingested if rule == pages),
+                         [1, 21, 22.5, 29, 30])
+        self.assertEqual(sorted(round((now - date).total_seconds() / 3600) for rule, date, _points in ingested if rule == downloads),
+                         [2, 3])
+        self.Rule.action_recompute_scores()
+        self.Scoring._cron_recompute()
+        self.assertEqual(awards(), ingested, "the same awards, not written again")
+        pages.points = 20
+        downloads.max_per_contact = 1
+        self.Scoring._cron_recompute()
+        rebuilt = awards()
+        self.assertEqual({(rule, date) for rule, date, points in rebuilt if rule == pages},
+                         {(rule, date) for rule, date, points in ingested if rule == pages})
+        self.assertEqual({points for rule, date, points in rebuilt if rule == pages}, {20})
+        self.assertEqual(sorted(ingested[rule, date, 10] for rule, date, points in rebuilt if rule == pages),
+                         sorted(rebuilt[key] for key in rebuilt if key[0] == pages), "updated in place")
+        self.assertEqual([round((now - date).total_seconds() / 3600) for rule, date, _points in rebuilt if rule == downloads], [3])
+        self.assertEqual(self.partner.mautomate_score, 100)
+        self.assertEqual(lead.mautomate_score, 5)
 
     def test_identification_scores_the_anonymous_history_at_once(self):
         self.behaviour(10, event_type='page_view', url_pattern='/pricing*')
