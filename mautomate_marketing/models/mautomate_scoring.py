@@ -313,7 +313,9 @@ class MautomateScoring(models.AbstractModel):
         """ The statement that queues `rows`, a query giving (partner_id, lead_id, event_id) rows (the
         ingest runs its INSERT in it): it returns whether a trigger of the refresh cron already waits,
         and the queued event ids in order. Run it, then call _enqueued(). """
-        cron = self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh')
+        # Its id from the cached xmlid: env.ref() would check that the cron exists with a query of its own.
+        cron_id = self.env['ir.model.data']._xmlid_to_res_id(
+            'mautomate_marketing.ir_cron_mautomate_score_refresh', raise_if_not_found=True)
         # One round trip: queue, and when a trigger already waits add one without waking the cron workers
         # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
         # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
@@ -334,7 +336,7 @@ class MautomateScoring(models.AbstractModel):
             SELECT found OR NOT EXISTS(SELECT 1 FROM queued),
                    ARRAY(SELECT event_id FROM queued WHERE event_id IS NOT NULL ORDER BY event_id)
               FROM waiting
-        """, rows=rows, fit=fit, cron=cron.id, uid=self.env.uid)
+        """, rows=rows, fit=fit, cron=cron_id, uid=self.env.uid)
 
     @api.model
     def _enqueued(self, cron_awake):
