@@ -19,7 +19,6 @@ Times within one run compare with each other; other processes on the machine mov
 import argparse
 import json
 import os
-import re
 import signal
 import statistics
 import sys
@@ -444,15 +443,11 @@ def known_page_times(base, path, rounds, logfile, browser_ids):
     with open(logfile) as log:
         log.seek(0, os.SEEK_END)
         for index in range(rounds):
-            assert untracked.get(base + path).status_code == 200
-            assert tracked.get(base + path, cookies={'mautomate_vid': browser_ids[index]}).status_code == 200
+            for session in tracking.paired(index, untracked, tracked):
+                cookies = {'mautomate_vid': browser_ids[index]} if session is tracked else None
+                assert session.get(base + path, cookies=cookies).status_code == 200
         time.sleep(1)
-        lines = re.findall(rf'"GET {re.escape(path)} HTTP/1.1" 200 - (\d+) ([\d.]+) ([\d.]+)', log.read())
-    assert len(lines) == 2 * rounds, len(lines)
-    times = [float(query_time) + float(other_time) for _count, query_time, other_time in lines]
-    queries = [int(count) for count, _query_time, _other_time in lines]
-    return (tracking.trimmed_mean(times[1::2]), tracking.trimmed_mean(times[0::2]),
-            statistics.median(queries[1::2]), statistics.median(queries[0::2]))
+        return tracking.paired_times(path, rounds, log.read())
 
 
 def server_figures(odoo, registry, args, batches=200, rounds=150):

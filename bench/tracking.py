@@ -72,24 +72,39 @@ def beacon_rate(base, batches, batch_size, clients):
 
 
 def page_times(base, path, rounds, logfile):
-    """ Server time of a page, tracked and untracked, requested alternately one at a time. """
+    """ Server time of a page, tracked and untracked, requested in pairs one at a time. """
     tracked, untracked = requests.Session(), requests.Session()
     for session in (tracked, untracked):
         session.headers['User-Agent'] = BROWSER_USER_AGENT
     untracked.headers['DNT'] = '1'
     with open(logfile) as log:
         log.seek(0, os.SEEK_END)
-        for _round in range(rounds):
-            for session in (untracked, tracked):
+        for index in range(rounds):
+            for session in paired(index, untracked, tracked):
                 assert session.get(base + path).status_code == 200
         time.sleep(1)
-        # werkzeug's line ends with: <query count> <query time> <remaining time>
-        lines = re.findall(rf'"GET {re.escape(path)} HTTP/1.1" 200 - (\d+) ([\d.]+) ([\d.]+)', log.read())
-    assert len(lines) == 2 * rounds, len(lines)
+        lines = log.read()
     assert tracked.cookies.get('mautomate_vid') and not untracked.cookies.get('mautomate_vid')
-    times = [float(query_time) + float(other_time) for _count, query_time, other_time in lines]
-    queries = [int(count) for count, _query_time, _other_time in lines]
-    return trimmed_mean(times[1::2]), trimmed_mean(times[0::2]), statistics.median(queries[1::2]), statistics.median(queries[0::2])
+    return paired_times(path, rounds, lines)
+
+
+def paired(index, untracked, tracked):
+    """ A round's two requests, each first in every other round: what a request leaves running (its worker's
+    cleanup) slows the next one, whichever it is. """
+    return (untracked, tracked) if index % 2 == 0 else (tracked, untracked)
+
+
+def paired_times(path, rounds, log):
+    """ (tracked time, untracked time, tracked queries, untracked queries) of `rounds` paired requests of
+    `path` in the log: times are trimmed means of server times, queries medians. """
+    # werkzeug's line ends with: <query count> <query time> <remaining time>
+    lines = re.findall(rf'"GET {re.escape(path)} HTTP/1.1" 200 - (\d+) ([\d.]+) ([\d.]+)', log)
+    assert len(lines) == 2 * rounds, len(lines)
+    # The swap that ordered each round's requests puts its log lines back in (untracked, tracked) order.
+    pairs = [paired(index, first, second) for index, (first, second) in enumerate(zip(lines[0::2], lines[1::2], strict=True))]
+    times = [[float(query_time) + float(other_time) for _count, query_time, other_time in side] for side in zip(*pairs, strict=True)]
+    queries = [[int(count) for count, _query_time, _other_time in side] for side in zip(*pairs, strict=True)]
+    return trimmed_mean(times[1]), trimmed_mean(times[0]), statistics.median(queries[1]), statistics.median(queries[0])
 
 
 def trimmed_mean(values, cut=0.1):

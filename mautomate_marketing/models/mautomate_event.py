@@ -251,17 +251,28 @@ class MautomateEvent(models.Model):
         else:
             query = SQL(INGEST_QUERY, uid=uid,
                         rows=SQL(', ').join(SQL(INGEST_ROW, *self._ingest_row(vals)) for vals in vals_list))
+        event_types = {vals.get('event_type') for vals in vals_list}
+        Scoring = self.env['mautomate.scoring']
+        queue = Scoring._queues_events(event_types)
+        if queue:
+            # The refresh queue's rows are inserted by the same statement: one round trip for both.
+            query = Scoring._enqueue_query(SQL("SELECT NULL::int4, NULL::int4, id FROM (%s) AS event(id) WHERE id IS NOT NULL", query))
         if savepoint:
             query = SQL('SAVEPOINT %s; %s', SQL.identifier(savepoint), query)
         try:
-            event_ids = [row[0] for row in self.env.execute_query(query) if row[0]]
+            rows = self.env.execute_query(query)
         except psycopg2.Error:
             if savepoint:
                 self.env.cr.execute(SQL('ROLLBACK TO SAVEPOINT %s', SQL.identifier(savepoint)))
             raise
         # New rows only: nothing cached is stale.
-        self.env['mautomate.scoring']._score_new_events(event_ids, {vals.get('event_type') for vals in vals_list})
-        self.env['mautomate.flow']._enroll_from_events(event_ids, {vals.get('event_type') for vals in vals_list})
+        if queue:
+            [(cron_awake, event_ids)] = rows
+            if event_ids:
+                Scoring._enqueued(cron_awake)
+        else:
+            event_ids = [row[0] for row in rows if row[0]]
+        self.env['mautomate.flow']._enroll_from_events(event_ids, event_types)
         return self.browse(event_ids)
 
     @api.model

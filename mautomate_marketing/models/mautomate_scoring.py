@@ -121,14 +121,17 @@ class MautomateScoring(models.AbstractModel):
         """ Called on every ingest: queue the new events to be awarded and their people refreshed by the
         refresh cron, when a rule may award them or they may move a stage (all but page views).
         `event_types`: the events' types, when known. """
-        if not event_ids:
-            return
+        if event_ids and self._queues_events(event_types):
+            self._enqueue_refresh(event_ids=event_ids)
+
+    @api.model
+    def _queues_events(self, event_types=None):
+        """ Whether new events of these types (None: any) go to the refresh queue. """
         scoring_types = self.env['mautomate.score.rule']._get_scoring_event_types()
         types = None if event_types is None else set(event_types)
         may_award = bool(scoring_types) and (types is None or None in scoring_types or bool(scoring_types & types))
         may_move = types is None or bool(types - NO_STAGE_EVENT_TYPES)
-        if may_award or may_move:
-            self._enqueue_refresh(event_ids=event_ids)
+        return may_award or may_move
 
     @api.model
     def _score_queued_events(self, event_ids):
@@ -321,31 +324,46 @@ class MautomateScoring(models.AbstractModel):
         rows += [(None, None, event_id) for event_id in event_ids if event_id]
         if not rows:
             return
-        # Cached, unlike env.ref(), which checks that the cron exists with a query at each request.
-        cron = self.env['ir.cron'].sudo().browse(
-            self.env['ir.model.data']._xmlid_to_res_id('mautomate_marketing.ir_cron_mautomate_score_refresh', raise_if_not_found=True))
+        self.env.cr.execute(self._enqueue_query(SQL(
+            "SELECT * FROM unnest(%s::int4[], %s::int4[], %s::int4[])",
+            [row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows]), fit=fit))
+        self._enqueued(self.env.cr.fetchone()[0])
+
+    @api.model
+    def _enqueue_query(self, rows, fit=False):
+        """ The statement that queues `rows`, a query giving (partner_id, lead_id, event_id) rows (the
+        ingest runs its INSERT in it): it returns whether a trigger of the refresh cron already waits,
+        and the queued event ids in order. Run it, then call _enqueued(). """
+        # Its id from the cached xmlid: env.ref() would check that the cron exists with a query of its own.
+        cron_id = self.env['ir.model.data']._xmlid_to_res_id(
+            'mautomate_marketing.ir_cron_mautomate_score_refresh', raise_if_not_found=True)
         # One round trip: queue, and when a trigger already waits add one without waking the cron workers
         # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
         # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
         # cron runs again for these rows. When none waits, Odoo's _trigger() adds one and wakes them.
-        self.env.cr.execute(SQL("""
+        return SQL("""
             WITH queued AS (
                 INSERT INTO mautomate_score_queue (partner_id, lead_id, event_id, fit)
-                SELECT *, %(fit)s FROM unnest(%(partners)s::int4[], %(leads)s::int4[], %(events)s::int4[])
-                RETURNING 1
+                SELECT queue.*, %(fit)s FROM (%(rows)s) AS queue(partner_id, lead_id, event_id)
+                RETURNING event_id
             ), waiting AS (
                 SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s AND call_at <= now() at time zone 'UTC') AS found
             ), added AS (
                 INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
                 SELECT %(cron)s, now() at time zone 'UTC', %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
-                  FROM waiting WHERE found
+                  FROM waiting WHERE found AND EXISTS(SELECT 1 FROM queued)
                 RETURNING 1
             )
-            SELECT found FROM waiting
-        """, fit=fit, partners=[row[0] for row in rows], leads=[row[1] for row in rows], events=[row[2] for row in rows],
-            cron=cron.id, uid=self.env.uid))
-        if not self.env.cr.fetchone()[0]:
-            cron._trigger()
+            SELECT found OR NOT EXISTS(SELECT 1 FROM queued),
+                   ARRAY(SELECT event_id FROM queued WHERE event_id IS NOT NULL ORDER BY event_id)
+              FROM waiting
+        """, rows=rows, fit=fit, cron=cron_id, uid=self.env.uid)
+
+    @api.model
+    def _enqueued(self, cron_awake):
+        """ After _enqueue_query's statement: wake the refresh cron unless a waiting trigger already did. """
+        if not cron_awake:
+            self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()._trigger()
 
     @api.model
     def _cron_refresh_queue(self, batch_size=2000, max_batches=50, auto_commit=None):

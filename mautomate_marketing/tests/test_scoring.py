@@ -27,13 +27,13 @@ class ScoringCase(MautomateCase):
         super().setUp()
         # What the refresh cron does within a second of an ingest, done at once (see test_refresh_runs_in_the_cron).
         scoring_class = type(self.Scoring)
-        enqueue = self.enqueue_origin = scoring_class._enqueue_refresh
+        enqueued = self.enqueued_origin = scoring_class._enqueued
 
-        def enqueue_and_refresh(scoring, *args, **kwargs):
-            enqueue(scoring, *args, **kwargs)
+        def enqueued_and_refreshed(scoring, *args, **kwargs):
+            enqueued(scoring, *args, **kwargs)
             scoring._cron_refresh_queue()
 
-        self.patch(scoring_class, '_enqueue_refresh', enqueue_and_refresh)
+        self.patch(scoring_class, '_enqueued', enqueued_and_refreshed)
 
     @classmethod
     def set_params(cls, **values):
@@ -193,7 +193,7 @@ class TestScoreLedger(ScoringCase):
         triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
         scoring_class = type(self.Scoring)
         # The real enqueue: the request writes queue rows only, and wakes the cron.
-        self.patch(scoring_class, '_enqueue_refresh', self.enqueue_origin)
+        self.patch(scoring_class, '_enqueued', self.enqueued_origin)
         self.Event._ingest([{'event_type': 'download', 'partner_id': self.partner.id}])
         self.assertFalse(self.Entry.search_count([('partner_id', '=', self.partner.id)]), "no award in the request")
         self.assertEqual(self.partner.mautomate_score, 0, "no contact row is written by the request")
