@@ -182,40 +182,46 @@ class MautomateFlowStep(models.Model):
               FROM res_partner p WHERE p.id = ANY(%s)
         """, traces.participant_id.partner_id.ids))
         contacts = {partner_id: (email, reason) for partner_id, email, reason in self.env.cr.fetchall()}
-        to_send = self.env['mautomate.flow.trace']
+        # (trace id, partner id) pairs: lists, as recordset unions in a loop are quadratic in the batch size
+        to_send = []
         for trace in traces:
-            reason = contacts[trace.participant_id.partner_id.id][1]
-            if reason:
+            partner_id = trace.participant_id.partner_id.id
+            if reason := contacts[partner_id][1]:
                 results[trace.id] = ('skipped', 'always', reason)
             else:
-                to_send |= trace
+                to_send.append((trace.id, partner_id))
         mailing = self._get_mailing()
         template = self.mail_template_id.sudo()
         while to_send:
             # One mail per contact per round: a contact enrolled twice gets its two mails in two rounds.
-            round_traces, seen = self.env['mautomate.flow.trace'], set()
-            for trace in to_send:
-                if trace.participant_id.partner_id.id not in seen:
-                    seen.add(trace.participant_id.partner_id.id)
-                    round_traces |= trace
-            to_send -= round_traces
+            round_pairs, later, seen = [], [], set()
+            for trace_id, partner_id in to_send:
+                (later if partner_id in seen else round_pairs).append((trace_id, partner_id))
+                seen.add(partner_id)
+            to_send = later
             mails = template.send_mail_batch(list(seen), email_values={'mailing_id': mailing.id})
-            mail_by_partner = {mail.res_id: mail for mail in mails}
+            mail_by_partner = {mail.res_id: mail.id for mail in mails}
             for mail in mails.filtered(lambda mail: not mail.email_to and not mail.recipient_ids):
                 # A template without recipients: the mail goes to its contact.
                 mail.recipient_ids = [(4, mail.res_id)]
             self.env['mailing.trace'].sudo().create([{
                 'trace_type': 'mail',
-                'mail_mail_id': mail_by_partner[trace.participant_id.partner_id.id].id,
+                'mail_mail_id': mail_by_partner[partner_id],
                 'mass_mailing_id': mailing.id,
                 'model': 'res.partner',
-                'res_id': trace.participant_id.partner_id.id,
-                'email': contacts[trace.participant_id.partner_id.id][0],
+                'res_id': partner_id,
+                'email': contacts[partner_id][0],
                 'trace_status': 'outgoing',
-            } for trace in round_traces])
-            for trace in round_traces:
-                trace.mail_mail_id = mail_by_partner[trace.participant_id.partner_id.id]
-                results[trace.id] = ('done', 'always', None)
+            } for _trace_id, partner_id in round_pairs])
+            # One statement for the batch: assigning each trace its mail through the ORM flushed one UPDATE per trace.
+            trace_ids = [trace_id for trace_id, _partner_id in round_pairs]
+            self.env['mautomate.flow.trace'].flush_model(['mail_mail_id'])
+            self.env.cr.execute(SQL("""
+                UPDATE mautomate_flow_trace t SET mail_mail_id = v.mail_id
+                  FROM unnest(%s::int4[], %s::int4[]) AS v(id, mail_id) WHERE t.id = v.id
+            """, trace_ids, [mail_by_partner[partner_id] for _trace_id, partner_id in round_pairs]))
+            traces.browse(trace_ids).invalidate_recordset(['mail_mail_id'])
+            results.update(dict.fromkeys(trace_ids, ('done', 'always', None)))
         return results
 
     def _get_mailing(self):
