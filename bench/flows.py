@@ -61,14 +61,29 @@ INSERT INTO ir_config_parameter (key, value, create_uid, write_uid, create_date,
 SELECT %(marker)s, %(contacts)s, 1, 1, now, now FROM bench_base;
 """
 
-# What an earlier run made, removed in SQL (mail.mail rows go with their mail.message).
-RESET_SQL = """
+# What an earlier run made, removed in SQL. The mails first, without foreign-key triggers: every table that refers
+# to mail.message would be scanned for each of the 200,000 messages otherwise; nothing but these tables holds them.
+RESET_MAILS_SQL = """
 CREATE TEMP TABLE bench_mailings ON COMMIT DROP AS
     SELECT id FROM mailing_mailing WHERE subject = %(subject)s
      UNION SELECT s.mailing_id FROM mautomate_flow_step s JOIN mautomate_flow f ON f.id = s.flow_id
      WHERE f.name->>'en_US' LIKE %(prefix)s AND s.mailing_id IS NOT NULL;
+CREATE TEMP TABLE bench_mails ON COMMIT DROP AS
+    SELECT id, mail_message_id FROM mail_mail WHERE mailing_id IN (SELECT id FROM bench_mailings) OR id IN %(oca_mails)s;
+SET session_replication_role = replica;
 DELETE FROM mailing_trace WHERE mass_mailing_id IN (SELECT id FROM bench_mailings);
-DELETE FROM mail_message WHERE id IN (SELECT mail_message_id FROM mail_mail WHERE mailing_id IN (SELECT id FROM bench_mailings));
+DELETE FROM mail_mail_res_partner_rel WHERE mail_mail_id IN (SELECT id FROM bench_mails);
+DELETE FROM mail_message_res_partner_rel WHERE mail_message_id IN (SELECT mail_message_id FROM bench_mails);
+UPDATE mautomate_flow_trace SET mail_mail_id = NULL WHERE mail_mail_id IN (SELECT id FROM bench_mails);
+DELETE FROM mail_mail WHERE id IN (SELECT id FROM bench_mails);
+DELETE FROM mail_message WHERE id IN (SELECT mail_message_id FROM bench_mails);
+SET session_replication_role = DEFAULT;
+"""
+OCA_MAILS_SQL = """
+SELECT m.id FROM mail_mail m JOIN automation_record_step s ON s.id = m.automation_record_step_id
+  JOIN automation_configuration c ON c.id = s.configuration_id WHERE c.name LIKE %(prefix)s
+"""
+RESET_SQL = """
 DELETE FROM mautomate_flow WHERE name->>'en_US' LIKE %(prefix)s;
 DELETE FROM mailing_mailing WHERE id IN (SELECT id FROM bench_mailings);
 DELETE FROM mautomate_score_entry WHERE rule_id IS NULL AND partner_id IN (SELECT id FROM res_partner WHERE email LIKE %(email)s);
@@ -79,9 +94,6 @@ DELETE FROM ir_cron_trigger WHERE cron_id IN (SELECT res_id FROM ir_model_data W
                                                AND module IN ('mautomate_marketing', 'automation_oca', 'mass_mailing'));
 """
 RESET_OCA_SQL = """
-DELETE FROM mail_message WHERE id IN (SELECT m.mail_message_id FROM mail_mail m JOIN automation_record_step s
-                                        ON s.id = m.automation_record_step_id JOIN automation_configuration c
-                                        ON c.id = s.configuration_id WHERE c.name LIKE %(prefix)s);
 DELETE FROM automation_record_step WHERE record_id IN (SELECT r.id FROM automation_record r JOIN automation_configuration c
                                                          ON c.id = r.configuration_id WHERE c.name LIKE %(prefix)s);
 DELETE FROM automation_record WHERE configuration_id IN (SELECT id FROM automation_configuration WHERE name LIKE %(prefix)s);
@@ -114,6 +126,11 @@ def reset(odoo, registry, oca):
     """ Remove what an earlier run made, then VACUUM what it deleted. """
     with registry.cursor() as cr:
         params = {'prefix': PREFIX + '%', 'subject': SUBJECT, 'email': EMAIL_LIKE, 'latency_event': LATENCY_EVENT}
+        oca_mails = [0]
+        if oca:
+            cr.execute(OCA_MAILS_SQL, params)
+            oca_mails += [row[0] for row in cr.fetchall()]
+        cr.execute(RESET_MAILS_SQL, {**params, 'oca_mails': tuple(oca_mails)})
         if oca:
             cr.execute(RESET_OCA_SQL, params)
         cr.execute(RESET_SQL, params)
@@ -411,7 +428,7 @@ def latency_figures(odoo, registry, args, rounds=5):
                                 trigger={'trigger_type': 'event', 'event_type': 'custom', 'name_pattern': LATENCY_EVENT})
         key = env['mautomate.api.key'].create({'name': PREFIX + 'latency'})
         token = key.action_generate_token()['context']['default_token']
-        partner_ids = contact_ids(env, rounds)
+        partner_ids = contact_ids(env, rounds + 1)
         cr.commit()
     logfile = tempfile.mktemp(suffix='.log')
     process, base = start_server(args.odoo_cmd, args.db, args.addons_path, logfile)
@@ -443,11 +460,13 @@ def latency_figures(odoo, registry, args, rounds=5):
         process.wait(timeout=60)
     with registry.cursor() as cr:
         env_of(odoo, cr)['mautomate.flow'].browse(flow.id).action_stop()
+    # The first event after the start waits for the cron worker to load the registry: a long-lived server has it.
+    warm_up, latencies = latencies[0], latencies[1:]
     worst = max(latencies)
     print(f"API event to the flow's first step done, server with 2 workers and a cron worker: median"
           f" {statistics.median(latencies):.2f} s, max {worst:.2f} s over {rounds} events"
           f" ({', '.join(f'{latency:.2f}' for latency in latencies)})"
-          f"  target < 5 s  {verdict(worst < 5)}", flush=True)
+          f"  target < 5 s  {verdict(worst < 5)}; the first event after the server's start: {warm_up:.2f} s", flush=True)
 
 
 def main():
