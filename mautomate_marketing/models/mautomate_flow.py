@@ -275,28 +275,33 @@ class MautomateFlow(models.Model):
         if not partner_ids:
             return Participant
         key = SQL.identifier('lead_id' if self.target == 'lead' else 'partner_id')
-        policy = {
-            'once': SQL("NOT EXISTS (SELECT 1 FROM mautomate_flow_participant x WHERE x.flow_id = %s AND x.%s = v.%s)",
-                        self.id, key, key),
-            'after': SQL("""NOT EXISTS (SELECT 1 FROM mautomate_flow_participant x
-                                         WHERE x.flow_id = %s AND x.%s = v.%s AND (x.state = 'running'
-                                            OR x.create_date > (now() at time zone 'UTC') - make_interval(days => %s)))""",
-                         self.id, key, key, self.reentry_days),
-            'always': SQL("TRUE"),
+        # Which earlier entries keep a contact (lead) out, by the re-entry policy.
+        blocking = {
+            'once': SQL("TRUE"),
+            'after': SQL("(x.state = 'running' OR x.create_date > (now() at time zone 'UTC') - make_interval(days => %s))",
+                         self.reentry_days),
+            'always': SQL("FALSE"),
         }[self.reentry]
         for model in ('mautomate.flow.participant', 'mautomate.flow.step', 'mautomate.flow.trace'):
             self.env[model].flush_model()
+        # The entries that block are read once, before the insert: a NOT EXISTS per inserted row would scan the
+        # rows this statement inserts too, quadratic in the number of contacts.
         self.env.cr.execute(SQL("""
+            WITH blocked AS MATERIALIZED (
+                SELECT x.%(key)s AS key FROM mautomate_flow_participant x
+                 WHERE x.flow_id = %(flow)s AND x.%(key)s = ANY(%(keys)s::int4[]) AND %(blocking)s
+            )
             INSERT INTO mautomate_flow_participant (flow_id, partner_id, lead_id, target, state, exclusive,
                                                     create_uid, write_uid, create_date, write_date)
             SELECT %(flow)s, v.partner_id, v.lead_id, %(target)s, 'running', %(exclusive)s,
                    %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
               FROM unnest(%(partners)s::int4[], %(leads)s::int4[]) AS v(partner_id, lead_id)
-             WHERE %(policy)s
+             WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.key = v.%(key)s)
                 ON CONFLICT (flow_id, %(key)s) WHERE state = 'running' AND exclusive AND target = %(target)s DO NOTHING
          RETURNING id
         """, flow=self.id, uid=self.env.uid, partners=partner_ids, exclusive=self.reentry != 'always',
-            leads=list(lead_ids), policy=policy, key=key, target=self.target))
+            leads=list(lead_ids), blocking=blocking, key=key, target=self.target,
+            keys=[key_id for key_id in (lead_ids if self.target == 'lead' else partner_ids) if key_id]))
         participants = Participant.browse([row[0] for row in self.env.cr.fetchall()])
         if participants:
             self.env['mautomate.flow.engine']._schedule_first_steps(self, participants.ids)

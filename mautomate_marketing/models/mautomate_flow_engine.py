@@ -13,6 +13,8 @@ from .mautomate_flow import parse_domain
 _logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# The progress reported to the cron counts due traces up to this many.
+MAX_REMAINING = 100000
 MAX_ATTEMPTS = 3
 # Wait before the next attempt of a failed step, by attempts made so far.
 RETRY_DELAYS = {1: timedelta(minutes=5), 2: timedelta(minutes=30)}
@@ -110,15 +112,23 @@ class MautomateFlowEngine(models.AbstractModel):
         done = self._process_batch(now, batch_size)
         if not modules.module.current_test:
             self.env.cr.commit()  # pylint: disable=invalid-commit
+        # Both on the due index, bounded: a full count would cost each batch time in proportion to the backlog.
         self.env.cr.execute(SQL("""
-            SELECT count(*) FILTER (WHERE t.scheduled_at <= %s), min(t.scheduled_at) FILTER (WHERE t.scheduled_at > %s)
-              FROM mautomate_flow_trace t
-              JOIN mautomate_flow f ON f.id = t.flow_id
-             WHERE t.state IN ('scheduled', 'waiting') AND f.state = 'running'
-        """, now, now))
-        remaining, next_due = self.env.cr.fetchone()
-        if next_due and not remaining:
-            self._wake(next_due)
+            SELECT count(*) FROM (SELECT 1 FROM mautomate_flow_trace t
+                                   WHERE t.state IN ('scheduled', 'waiting') AND t.scheduled_at <= %s
+                                     AND t.flow_id = ANY(ARRAY(SELECT id FROM mautomate_flow WHERE state = 'running'))
+                                   LIMIT %s) due
+        """, now, MAX_REMAINING))
+        remaining = self.env.cr.fetchone()[0]
+        if not remaining:
+            self.env.cr.execute(SQL("""
+                SELECT t.scheduled_at FROM mautomate_flow_trace t
+                 WHERE t.state IN ('scheduled', 'waiting') AND t.scheduled_at > %s
+                   AND t.flow_id = ANY(ARRAY(SELECT id FROM mautomate_flow WHERE state = 'running'))
+              ORDER BY t.scheduled_at LIMIT 1
+            """, now))
+            if row := self.env.cr.fetchone():
+                self._wake(row[0])
         self.env['ir.cron']._notify_progress(done=done, remaining=remaining)
         return done
 
@@ -131,10 +141,10 @@ class MautomateFlowEngine(models.AbstractModel):
             with self.env.cr.savepoint(flush=False):
                 self.env.cr.execute(SQL("""
                     SELECT t.id FROM mautomate_flow_trace t
-                      JOIN mautomate_flow_participant p ON p.id = t.participant_id
-                      JOIN mautomate_flow f ON f.id = p.flow_id
-                     WHERE t.state IN ('scheduled', 'waiting') AND t.scheduled_at <= %s AND p.state = 'running'
-                       AND f.state = 'running'
+                     WHERE t.state IN ('scheduled', 'waiting') AND t.scheduled_at <= %s
+                       AND t.flow_id = ANY(ARRAY(SELECT id FROM mautomate_flow WHERE state = 'running'))
+                       AND EXISTS (SELECT 1 FROM mautomate_flow_participant p WHERE p.id = t.participant_id
+                                                                                AND p.state = 'running')
                   ORDER BY t.scheduled_at, t.id
                      LIMIT %s
                        FOR UPDATE OF t SKIP LOCKED

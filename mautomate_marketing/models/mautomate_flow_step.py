@@ -258,33 +258,39 @@ class MautomateFlowStep(models.Model):
               FROM res_partner p WHERE p.id = ANY(%s)
         """, traces.participant_id.partner_id.ids))
         contacts = {partner_id: (email, reason) for partner_id, email, reason in self.env.cr.fetchall()}
-        to_send = self.env['mautomate.flow.trace']
+        to_send = []
         for trace in traces:
-            reason = contacts[trace.participant_id.partner_id.id][1]
-            if reason:
+            if reason := contacts[trace.participant_id.partner_id.id][1]:
                 results[trace.id] = ('skipped', 'always', reason)
             else:
-                to_send |= trace
+                to_send.append(trace.id)
         mailing = self._get_mailing()
         template = self.mail_template_id.sudo()
-        for round_traces in self._contact_rounds(to_send):
-            mails = template.send_mail_batch(round_traces.participant_id.partner_id.ids, email_values={'mailing_id': mailing.id})
-            mail_by_partner = {mail.res_id: mail for mail in mails}
+        for round_traces in self._contact_rounds(traces.browse(to_send)):
+            pairs = [(trace.id, trace.participant_id.partner_id.id) for trace in round_traces]
+            mails = template.send_mail_batch([partner_id for _trace_id, partner_id in pairs],
+                                             email_values={'mailing_id': mailing.id})
+            mail_by_partner = {mail.res_id: mail.id for mail in mails}
             for mail in mails.filtered(lambda mail: not mail.email_to and not mail.recipient_ids):
                 # A template without recipients: the mail goes to its contact.
                 mail.recipient_ids = [(4, mail.res_id)]
             self.env['mailing.trace'].sudo().create([{
                 'trace_type': 'mail',
-                'mail_mail_id': mail_by_partner[trace.participant_id.partner_id.id].id,
+                'mail_mail_id': mail_by_partner[partner_id],
                 'mass_mailing_id': mailing.id,
                 'model': 'res.partner',
-                'res_id': trace.participant_id.partner_id.id,
-                'email': contacts[trace.participant_id.partner_id.id][0],
+                'res_id': partner_id,
+                'email': contacts[partner_id][0],
                 'trace_status': 'outgoing',
-            } for trace in round_traces])
-            for trace in round_traces:
-                trace.mail_mail_id = mail_by_partner[trace.participant_id.partner_id.id]
-                results[trace.id] = ('done', 'always', None)
+            } for _trace_id, partner_id in pairs])
+            # One statement for the batch: assigning each trace its mail through the ORM flushed one UPDATE per trace.
+            self.env['mautomate.flow.trace'].flush_model(['mail_mail_id'])
+            self.env.cr.execute(SQL("""
+                UPDATE mautomate_flow_trace t SET mail_mail_id = v.mail_id
+                  FROM unnest(%s::int4[], %s::int4[]) AS v(id, mail_id) WHERE t.id = v.id
+            """, round_traces.ids, [mail_by_partner[partner_id] for _trace_id, partner_id in pairs]))
+            round_traces.invalidate_recordset(['mail_mail_id'])
+            results.update(dict.fromkeys(round_traces.ids, ('done', 'always', None)))
         return results
 
     def _flow_execute_email_lead(self, traces, now):

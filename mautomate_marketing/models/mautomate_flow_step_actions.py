@@ -118,14 +118,18 @@ class MautomateFlowStepActions(models.AbstractModel):
 
     def _contact_rounds(self, traces):
         """ The traces in rounds with one trace per contact each: a contact enrolled twice is served twice. """
-        while traces:
-            round_traces, seen = traces.browse(), set()
-            for trace in traces:
-                if trace.participant_id.partner_id.id not in seen:
-                    seen.add(trace.participant_id.partner_id.id)
-                    round_traces |= trace
-            traces -= round_traces
-            yield round_traces
+        # Lists of ids: recordset unions in a loop are quadratic in the batch size.
+        pending = [(trace.id, trace.participant_id.partner_id.id) for trace in traces]
+        while pending:
+            round_ids, later, seen = [], [], set()
+            for trace_id, partner_id in pending:
+                if partner_id in seen:
+                    later.append((trace_id, partner_id))
+                else:
+                    seen.add(partner_id)
+                    round_ids.append(trace_id)
+            pending = later
+            yield traces.browse(round_ids)
 
     # ------------------------------------------------------------
     # SMS
