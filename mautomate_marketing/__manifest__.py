@@ -25,16 +25,27 @@
         'views/mautomate_menus.xml',
         'views/mautomate_predictive_model_views.xml',
         'views/mautomate_flow_test_views.xml',
+        'data/mautomate_ab_test_data.xml',
+        'views/mautomate_cta_views.xml',
+        'views/mautomate_ab_test_views.xml',
+        'views/snippets/s_mautomate_cta.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',
         'demo/mautomate_scoring_demo.xml',
         'demo/mautomate_predictive_demo.xml',
         'demo/mautomate_flow_demo.xml',
+        'demo/mautomate_cta_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [
             'mautomate_marketing/static/src/components/**/*',
+        ],
+        'web.assets_frontend': [
+            'mautomate_marketing/static/src/snippets/s_mautomate_cta/000.js',
+        ],
+        'website.assets_wysiwyg': [
+            'mautomate_marketing/static/src/snippets/s_mautomate_cta/options.js',
         ],
         'web.assets_tests': [
             'mautomate_marketing/static/tests/tours/**/*',

@@ -3,3 +3,4 @@ from . import identify
 from . import mass_mailing
 from . import tracking
 from . import website_form
+from . import cta

@@ -21,3 +21,8 @@ from . import res_users
 from . import website_visitor
 from . import mautomate_flow_step_guard
 from . import mautomate_flow_step_actions
+from . import mautomate_ab_mixin
+from . import mautomate_ab_test
+from . import mautomate_ab_variant
+from . import mautomate_cta
+from . import mautomate_cta_line

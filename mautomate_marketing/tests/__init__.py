@@ -20,3 +20,5 @@ from . import test_website_forms
 from . import test_website_tracking
 from . import test_flow_engine
 from . import test_flow_steps
+from . import test_cta
+from . import test_cta_tour
