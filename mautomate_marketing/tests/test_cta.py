@@ -3,7 +3,7 @@ import uuid
 
 from psycopg2.errors import CheckViolation
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -76,6 +76,17 @@ class TestCtaRules(MautomateCase):
         with mute_logger('odoo.sql_db'), self.assertRaises(CheckViolation), self.env.cr.savepoint():
             self.cta.line_ids[0].write({'condition': 'has', 'event_type': False})
             self.env.flush_all()
+
+    def test_website_editors_read_ctas_visitors_do_not(self):
+        designer = self.env['res.users'].create({'name': 'Dana Designer', 'login': 'dana.cta', 'groups_id': [
+            (6, 0, [self.env.ref('base.group_user').id, self.env.ref('website.group_website_designer').id])]})
+        CTA = self.env['mautomate.cta'].with_user(designer)
+        self.assertIn(self.cta.id, [cta_id for cta_id, _name in CTA.name_search('journey')])
+        self.assertEqual(self.cta.with_user(designer).mautomate_snippet_fallback()['label'], 'Free e-book')
+        with self.assertRaises(AccessError):
+            self.cta.with_user(designer).name = 'Mine'
+        with self.assertRaises(AccessError):
+            self.env['mautomate.cta'].with_user(self.env.ref('base.public_user')).search([])
 
     def test_token_names_the_browser(self):
         browser = self.new_browser_id()

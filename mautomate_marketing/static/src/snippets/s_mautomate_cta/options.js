@@ -12,11 +12,6 @@ options.registry.MautomateCta = options.Class.extend({
         this.orm = this.bindService("orm");
     },
 
-    async willStart() {
-        this.ctas = await this.orm.call("mautomate.cta", "name_search", [""]);
-        return this._super(...arguments);
-    },
-
     async onBuilt() {
         await this._super(...arguments);
         if (this.ctas.length && !parseInt(this.$target[0].dataset.ctaId)) {
@@ -45,6 +40,7 @@ options.registry.MautomateCta = options.Class.extend({
     },
 
     async _renderCustomXML(uiFragment) {
+        this.ctas = await this.orm.call("mautomate.cta", "name_search", [""]);
         const selectEl = uiFragment.querySelector(".o_mautomate_cta_select");
         for (const [id, name] of this.ctas) {
             const button = document.createElement("we-button");
