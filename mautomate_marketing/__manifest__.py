@@ -29,6 +29,10 @@
         'views/mautomate_flow_test_views.xml',
         'views/mautomate_form_views.xml',
         'views/mautomate_form_templates.xml',
+        'data/mautomate_ab_test_data.xml',
+        'views/mautomate_cta_views.xml',
+        'views/mautomate_ab_test_views.xml',
+        'views/snippets/s_mautomate_cta.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',
@@ -37,10 +41,17 @@
         'demo/mautomate_flow_demo.xml',
         'demo/mautomate_flow_welcome_demo.xml',
         'demo/mautomate_form_demo.xml',
+        'demo/mautomate_cta_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [
             'mautomate_marketing/static/src/components/**/*',
+        ],
+        'web.assets_frontend': [
+            'mautomate_marketing/static/src/snippets/s_mautomate_cta/000.js',
+        ],
+        'website.assets_wysiwyg': [
+            'mautomate_marketing/static/src/snippets/s_mautomate_cta/options.js',
         ],
         'web.assets_tests': [
             'mautomate_marketing/static/tests/tours/**/*',

@@ -27,3 +27,8 @@ from . import mautomate_consent
 from . import mautomate_form
 from . import mautomate_form_question
 from . import mautomate_rate_limit
+from . import mautomate_ab_mixin
+from . import mautomate_ab_test
+from . import mautomate_ab_variant
+from . import mautomate_cta
+from . import mautomate_cta_line

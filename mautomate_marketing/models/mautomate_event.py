@@ -34,6 +34,7 @@ EVENT_TYPES = [
     ('link_click', 'Link Click'),
     ('download', 'File Download'),
     ('cta_click', 'CTA Click'),
+    ('cta_view', 'CTA Shown'),
     ('custom', 'Custom'),
     ('stage_change', 'Lifecycle Stage Changed'),
 ]

@@ -13,6 +13,7 @@ export const EVENT_TYPE_ICONS = {
     link_click: "fa-link",
     download: "fa-download",
     cta_click: "fa-bullseye",
+    cta_view: "fa-bullhorn",
     custom: "fa-bolt",
     stage_change: "fa-flag",
 };

@@ -18,6 +18,7 @@ const TYPE_COLORS = {
     email_click: 4,
     email_bounce: 5,
     cta_click: 6,
+    cta_view: 6,
     download: 7,
     email_sent: 8,
     email_open: 9,

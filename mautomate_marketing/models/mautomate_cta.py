@@ -1,0 +1,142 @@
+from odoo import api, fields, models, tools
+from odoo.tools import SQL
+
+from .event_validation import MAX_URL_LENGTH
+
+# Signs what a visitor was shown, so that a click names the CTA line and A/B variant it was shown, for its browser.
+CTA_TOKEN_SCOPE = 'mautomate_marketing.cta'
+
+
+class MautomateCta(models.Model):
+    """ A website call to action whose text and link depend on what the visitor has done. """
+    _name = 'mautomate.cta'
+    _inherit = ['mautomate.ab.mixin']
+    _description = 'Smart Call-to-Action'
+    _order = 'name, id'
+
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True)
+    line_ids = fields.One2many('mautomate.cta.line', 'cta_id', 'Variants', copy=True,
+                               help="Checked in order for the visitor: the first line whose condition holds is shown.")
+    view_count = fields.Integer('Views', compute='_compute_event_counts')
+    click_count = fields.Integer('Clicks', compute='_compute_event_counts')
+
+    def init(self):
+        # A CTA's views and clicks, for its counters; only CTA events carry this model, so only they pay for it.
+        tools.create_index(self.env.cr, 'mautomate_event_cta_idx', 'mautomate_event', ['res_id', 'event_type'],
+                           where="res_model = 'mautomate.cta'")
+
+    def _compute_event_counts(self):
+        counts = {(res_id, event_type): count for res_id, event_type, count in self.env['mautomate.event'].sudo()._read_group(
+            [('res_model', '=', self._name), ('res_id', 'in', self.ids), ('event_type', 'in', ('cta_view', 'cta_click'))],
+            ['res_id', 'event_type'], ['__count'])}
+        for cta in self:
+            cta.view_count = counts.get((cta.id, 'cta_view'), 0)
+            cta.click_count = counts.get((cta.id, 'cta_click'), 0)
+
+    def _mautomate_ab_event_types(self):
+        # An impression is a view, a conversion a click.
+        return 'cta_view', 'cta_click'
+
+    def action_open_events(self):
+        self.ensure_one()
+        return self.env['mautomate.event']._action_timeline(
+            self.name, [('res_model', '=', self._name), ('res_id', '=', self.id)])
+
+    def mautomate_snippet_fallback(self):
+        """ The fallback line's text, link and style: what the website block shows without JavaScript. """
+        self.ensure_one()
+        line = self._mautomate_fallback_line()
+        return line and {'label': line.label, 'url': line.url, 'style': line.style}
+
+    # ------------------------------------------------------------
+    # Serving
+    # ------------------------------------------------------------
+
+    def _mautomate_fallback_line(self):
+        return self.line_ids.filtered(lambda line: line.condition == 'always')[:1]
+
+    def _mautomate_pick_line(self, browser_id=None, partner_id=None):
+        """ The first line whose condition holds for the visitor (its browser's and its contact's events).
+
+        A visitor known by neither (no Browser ID: tracking refused) is not personalised: it gets the
+        fallback. The conditions before the first fallback are checked in one statement.
+        """
+        self.ensure_one()
+        lines = self.line_ids
+        checked = self.env['mautomate.cta.line']
+        for line in lines:
+            if line.condition == 'always':
+                break
+            checked |= line
+        if not checked or not (browser_id or partner_id):
+            return self._mautomate_fallback_line()
+        self.env['mautomate.event'].flush_model()
+        self.env.cr.execute(SQL(
+            """
+            WITH who AS (
+                SELECT COALESCE(%(partner)s::int4, (
+                    SELECT known.partner_id FROM mautomate_event known
+                     WHERE known.anonymous_id = %(browser)s AND known.partner_id IS NOT NULL
+                  ORDER BY known.id DESC LIMIT 1)) AS partner_id
+            )
+            SELECT ARRAY[%(checks)s] FROM who
+            """,
+            partner=partner_id, browser=browser_id,
+            checks=SQL(', ').join(line._mautomate_condition_sql(browser_id) for line in checked)))
+        matches = self.env.cr.fetchone()[0]
+        for line, match in zip(checked, matches, strict=True):
+            if match == (line.condition == 'has'):
+                return line
+        return self._mautomate_fallback_line()
+
+    def _mautomate_serve(self, browser_id=None, partner_id=None):
+        """ What this visitor is shown: (CTA, line, A/B test). A running A/B test of this CTA shows one of its
+        variants (another CTA), the same for a browser every time; a decided test shows its winner to all. """
+        self.ensure_one()
+        test = self._mautomate_ab_current_test()
+        cta = self
+        if test:
+            variant = test._ab_variant_for(browser_id)
+            cta = (variant and self.browse(variant.res_id).exists()) or self
+            # Only a running test counts what it shows, and only to browsers it can tell apart.
+            test = test if test.state == 'running' and browser_id and variant else test.browse()
+        return cta, cta._mautomate_pick_line(browser_id, partner_id), test
+
+    def _mautomate_token(self, line, test, browser_id):
+        """ Signed (CTA, line, A/B test) shown to `browser_id`: a click sends it back. """
+        message = f'{self.id}.{line.id}.{test.id or 0}'
+        return f'{message}.{tools.misc.hmac(self.env(su=True), CTA_TOKEN_SCOPE, (message, browser_id))}'
+
+    @api.model
+    def _mautomate_read_token(self, token, browser_id):
+        """ (CTA, line, A/B test) of a token signed for `browser_id`, or None when it was not. """
+        parts = token.split('.') if isinstance(token, str) else []
+        if len(parts) != 4 or not all(part.isdigit() for part in parts[:3]):
+            return None
+        message = '.'.join(parts[:3])
+        expected = tools.misc.hmac(self.env(su=True), CTA_TOKEN_SCOPE, (message, browser_id))
+        if not tools.consteq(expected, parts[3]):
+            return None
+        cta_id, line_id, test_id = (int(part) for part in parts[:3])
+        line = self.env['mautomate.cta.line'].browse(line_id).exists()
+        return self.browse(cta_id), line, self.env['mautomate.ab.test'].browse(test_id or [])
+
+    def _mautomate_event_vals(self, event_type, line, test, browser_id, partner_id, url):
+        """ Values of a view or click event of `line` (of this CTA), for _ingest. """
+        self.ensure_one()
+        payload = {'line': line.id}
+        if test:
+            payload['ab_test'] = test.id
+        return {
+            'event_type': event_type,
+            'source': 'website',
+            'name': line.label or self.name,
+            'url': url[:MAX_URL_LENGTH] if url else None,
+            'anonymous_id': browser_id,
+            'partner_id': partner_id,
+            'res_model': self._name,
+            'res_id': self.id,
+            'payload': payload,
+        }
+
