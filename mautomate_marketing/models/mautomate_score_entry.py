@@ -1,4 +1,5 @@
 from odoo import api, fields, models, tools
+from odoo.tools import SQL
 
 
 class MautomateScoreEntry(models.Model):
@@ -10,7 +11,8 @@ class MautomateScoreEntry(models.Model):
     # Written in SQL by the scoring engine, never by a user: no author or write date to keep.
     _log_access = False
 
-    rule_id = fields.Many2one('mautomate.score.rule', readonly=True, ondelete='cascade', index=True)
+    # Not indexed alone: the unique (rule_id, event_id) index serves lookups by rule.
+    rule_id = fields.Many2one('mautomate.score.rule', readonly=True, ondelete='cascade')
     # Events may leave the log (retention); the award and its date stay.
     event_id = fields.Many2one('mautomate.event', readonly=True, ondelete='set null', index='btree_not_null')
     partner_id = fields.Many2one('res.partner', 'Contact', readonly=True, ondelete='cascade')
@@ -23,6 +25,12 @@ class MautomateScoreEntry(models.Model):
     event_url = fields.Char('Event URL', related='event_id.url')
 
     def init(self):
+        # Every insert into the ledger updates each index and checks each foreign key: what earlier versions
+        # made and the ledger no longer has (a rule index, log-access columns) goes.
+        self.env.cr.execute("DROP INDEX IF EXISTS mautomate_score_entry__rule_id_index")
+        for column in ('create_uid', 'create_date', 'write_uid', 'write_date'):
+            if tools.sql.column_exists(self.env.cr, self._table, column):
+                self.env.cr.execute(SQL("ALTER TABLE %s DROP COLUMN %s", SQL.identifier(self._table), SQL.identifier(column)))
         # One award per rule and event; caps and scores read a person's awards by (contact, rule, date).
         tools.create_unique_index(self.env.cr, 'mautomate_score_entry_rule_event_uniq', self._table, ['rule_id', 'event_id'])
         tools.create_index(self.env.cr, 'mautomate_score_entry_partner_idx', self._table,

@@ -787,6 +787,8 @@ class MautomateScoring(models.AbstractModel):
             )
             INSERT INTO mautomate_score_entry (rule_id, event_id, partner_id, lead_id, points, date)
             SELECT d.rule_id, d.event_id, d.partner_id, d.lead_id, d.points, d.occurred_at FROM diff d WHERE d.entry_id IS NULL
+             -- in the event log's order: each foreign key check and index insert lands next to the previous one
+             ORDER BY d.event_id, d.rule_id
                 ON CONFLICT DO NOTHING
         """, {'rules': rules.ids, 'start': start, 'end': end})
 
