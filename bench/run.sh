@@ -9,5 +9,9 @@ if ! psql -d "$DB" -Atc "select 1 from ir_module_module where name = 'mautomate_
     log "creating benchmark database $DB"
     dropdb --if-exists "$DB"
     "${ODOO_CMD[@]}" -d "$DB" --addons-path="$addons_path" -i mautomate_marketing --without-demo=all --stop-after-init --log-level=warn
+else
+    # The database outlives the code: bring the module's tables up to it.
+    log "updating the module on $DB"
+    "${ODOO_CMD[@]}" -d "$DB" --addons-path="$addons_path" -u mautomate_marketing --stop-after-init --log-level=warn
 fi
 exec "$ODOO_PYTHON" "$REPO_DIR/bench/tracking.py" --db "$DB" --addons-path "$addons_path" -- "${ODOO_CMD[@]}"
