@@ -29,6 +29,8 @@
         'views/mautomate_flow_test_views.xml',
         'views/mautomate_form_views.xml',
         'views/mautomate_form_templates.xml',
+        'data/mautomate_consent_mail_data.xml',
+        'views/mautomate_consent_templates.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',

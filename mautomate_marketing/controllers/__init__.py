@@ -4,3 +4,4 @@ from . import mass_mailing
 from . import tracking
 from . import website_form
 from . import form
+from . import consent

@@ -27,3 +27,4 @@ from . import mautomate_consent
 from . import mautomate_form
 from . import mautomate_form_question
 from . import mautomate_rate_limit
+from . import mautomate_consent_hold

@@ -24,3 +24,4 @@ from . import test_flow_figures
 from . import test_flow_tour
 from . import test_flow_triggers
 from . import test_forms
+from . import test_double_optin
