@@ -31,6 +31,8 @@
         'views/mautomate_form_templates.xml',
         'data/mautomate_consent_mail_data.xml',
         'views/mautomate_consent_templates.xml',
+        'views/mautomate_popup_views.xml',
+        'views/snippets/s_mautomate_form.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',
@@ -39,10 +41,20 @@
         'demo/mautomate_flow_demo.xml',
         'demo/mautomate_flow_welcome_demo.xml',
         'demo/mautomate_form_demo.xml',
+        'demo/mautomate_popup_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [
             'mautomate_marketing/static/src/components/**/*',
+        ],
+        'web.assets_frontend': [
+            'mautomate_marketing/static/src/js/mautomate_form_embed.js',
+            'mautomate_marketing/static/src/js/mautomate_popup.js',
+            'mautomate_marketing/static/src/scss/mautomate_popup.scss',
+            'mautomate_marketing/static/src/snippets/s_mautomate_form/000.js',
+        ],
+        'website.assets_wysiwyg': [
+            'mautomate_marketing/static/src/snippets/s_mautomate_form/options.js',
         ],
         'web.assets_tests': [
             'mautomate_marketing/static/tests/tours/**/*',

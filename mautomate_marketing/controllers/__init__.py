@@ -5,3 +5,4 @@ from . import tracking
 from . import website_form
 from . import form
 from . import consent
+from . import popup

@@ -28,3 +28,4 @@ from . import mautomate_form
 from . import mautomate_form_question
 from . import mautomate_rate_limit
 from . import mautomate_consent_hold
+from . import mautomate_popup
