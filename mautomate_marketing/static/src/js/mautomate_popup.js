@@ -45,6 +45,8 @@ publicWidget.registry.MautomatePopup = publicWidget.Widget.extend({
         }
         const { popups } = await response.json();
         const popup = (popups || []).find((popup) => !isFormDone(popup.slug) && !this._seenRecently(popup));
+        // What the page decided, for its scripts and tests: "armed" (a pop-up waits for its moment) or "none".
+        this.el.dataset.mautomatePopup = popup ? "armed" : "none";
         if (popup) {
             this._arm(popup);
         }
@@ -109,6 +111,7 @@ publicWidget.registry.MautomatePopup = publicWidget.Widget.extend({
         }
         this._overlay = overlay;
         document.body.append(overlay);
+        this.el.dataset.mautomatePopup = "shown";
         try {
             window.localStorage.setItem(seenKey(popup), String(Date.now()));
         } catch {
