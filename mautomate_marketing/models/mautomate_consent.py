@@ -23,7 +23,8 @@ class MautomateConsent(models.Model):
     state = fields.Selection([('pending', 'Waiting for Confirmation'), ('confirmed', 'Confirmed')], required=True,
                              readonly=True, help="Waiting for confirmation: the form asks for double opt-in and the "
                                                  "person has not clicked the confirmation link yet.")
-    confirm_date = fields.Datetime('Confirmed On', readonly=True)
+    confirm_date = fields.Datetime('Confirmed On', readonly=True,
+                                   help="When the address was proven by a click on a double opt-in confirmation link.")
     confirm_ip_address = fields.Char('Confirmed From', readonly=True)
 
     # ------------------------------------------------------------
@@ -52,8 +53,9 @@ class MautomateConsent(models.Model):
         return consent
 
     def _request_confirmation(self):
-        """ Pending consents: the confirmation mail goes out; an address confirmed before needs no second proof. """
-        confirmed = self.filtered(lambda consent: consent.email in self._confirmed_emails(self.mapped('email')))
+        """ Pending consents: the confirmation mail goes out; an address proven by a click before needs no second proof. """
+        proven = self._confirmed_emails(self.mapped('email'))
+        confirmed = self.filtered(lambda consent: consent.email in proven)
         confirmed.write({'state': 'confirmed', 'confirm_date': fields.Datetime.now()})
         template = self.env.ref('mautomate_marketing.mail_template_consent_confirm').sudo()
         for consent in self - confirmed:
@@ -70,21 +72,25 @@ class MautomateConsent(models.Model):
 
     @api.model
     def _confirmed_emails(self, emails):
-        self.flush_model(['email', 'state'])
-        self.env.cr.execute(SQL("SELECT DISTINCT email FROM mautomate_consent WHERE state = 'confirmed' AND email = ANY(%s)",
-                                [email for email in emails if email]))
+        """ The addresses proven by a click on a confirmation link (a single opt-in proves nothing). """
+        self.flush_model(['email', 'state', 'confirm_date'])
+        self.env.cr.execute(SQL("""
+            SELECT DISTINCT email FROM mautomate_consent
+             WHERE state = 'confirmed' AND confirm_date IS NOT NULL AND email = ANY(%s)
+        """, [email for email in emails if email]))
         return {row[0] for row in self.env.cr.fetchall()}
 
     @api.model
     def _unconfirmed_emails(self, emails=None):
         """ {e-mail: end of its confirmation period} of the addresses (all when None) with a pending double opt-in
-        and no confirmed consent: no marketing mail goes to them. """
-        self.flush_model(['email', 'state'])
+        and none proven by a click: no marketing mail goes to them, even if they consented before without proof. """
+        self.flush_model(['email', 'state', 'confirm_date'])
         self.env.cr.execute(SQL("""
             SELECT c.email, max(c.create_date) + %(max_age)s
               FROM mautomate_consent c
              WHERE c.state = 'pending' AND c.email IS NOT NULL %(only)s
-               AND NOT EXISTS (SELECT 1 FROM mautomate_consent k WHERE k.email = c.email AND k.state = 'confirmed')
+               AND NOT EXISTS (SELECT 1 FROM mautomate_consent k
+                                WHERE k.email = c.email AND k.state = 'confirmed' AND k.confirm_date IS NOT NULL)
           GROUP BY c.email
         """, max_age=CONFIRM_MAX_AGE, only=SQL("AND c.email = ANY(%s)", list(emails)) if emails is not None else SQL()))
         return dict(self.env.cr.fetchall())

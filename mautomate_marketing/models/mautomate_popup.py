@@ -15,7 +15,7 @@ class MautomatePopup(models.Model):
     name = fields.Char(required=True, translate=True)
     sequence = fields.Integer(default=10, help="The first pop-up that applies to a page is the one shown.")
     active = fields.Boolean(default=True)
-    form_id = fields.Many2one('mautomate.form', 'Form', required=True, ondelete='cascade')
+    form_id = fields.Many2one('mautomate.form', required=True, ondelete='cascade')
     website_id = fields.Many2one('website', help="Only on this website; empty: on every website.")
     trigger = fields.Selection([('exit', 'On Exit Intent'), ('delay', 'After a Delay'), ('scroll', 'After Scrolling')],
                                required=True, default='exit',
