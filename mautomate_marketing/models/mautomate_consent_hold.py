@@ -21,7 +21,8 @@ class MautomateFlowTrace(models.Model):
 
 class MautomateFlowEngine(models.AbstractModel):
     """ Double opt-in: a flow's e-mail to an address waiting for its confirmation is held (deferred to the end of
-    the confirmation period, released at once by the confirmation); unconfirmed by then, the step is skipped. """
+    the confirmation period, released at once by the confirmation); unconfirmed by then, the step is skipped
+    (reason "unconfirmed") and the flow goes on. """
     _inherit = 'mautomate.flow.engine'
 
     @api.model
@@ -32,7 +33,12 @@ class MautomateFlowEngine(models.AbstractModel):
         deferrals = {trace_id: (waiting[email], 'unconfirmed') for trace_id, email in emails.items()
                      if email in waiting and waiting[email] > now}
         self._save_deferrals(deferrals)
-        held = traces.browse(list(deferrals))
+        # Held past the confirmation period: the address was never confirmed, the step is skipped.
+        expired = [trace_id for trace_id, email in emails.items() if email in waiting and waiting[email] <= now]
+        if expired:
+            self._save_results(dict.fromkeys(expired, ('skipped', 'always', 'unconfirmed')), now)
+            self._schedule_children(expired, now)
+        held = traces.browse(list(deferrals) + expired)
         return held | super()._defer_mails(traces - held, now)
 
     @api.model
@@ -52,19 +58,6 @@ class MautomateFlowEngine(models.AbstractModel):
         if self.env.cr.rowcount:
             self.env['mautomate.flow.trace'].invalidate_model(['scheduled_at'])
             self._wake()
-
-
-class MautomateFlowStep(models.Model):
-    _inherit = 'mautomate.flow.step'
-
-    def _flow_execute_email(self, traces, now):
-        """ Held past the confirmation period (the engine defers it until then): the address never confirmed. """
-        emails = {trace.id: trace._mautomate_email() for trace in traces}
-        unconfirmed = self.env['mautomate.consent']._unconfirmed_emails({email for email in emails.values() if email})
-        skipped = traces.filtered(lambda trace: emails[trace.id] in unconfirmed)
-        results = super()._flow_execute_email(traces - skipped, now) if traces - skipped else {}
-        results.update(dict.fromkeys(skipped.ids, ('skipped', 'always', 'unconfirmed')))
-        return results
 
 
 class MailingMailing(models.Model):
