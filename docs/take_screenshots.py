@@ -90,10 +90,10 @@ def main():
         return session.post(f'{BASE}/web/dataset/call_kw', json={'params': {
             'model': model, 'method': method, 'args': list(args), 'kwargs': kw}}).json()['result']
 
-    lead_id = visitor_journey(rpc) if ONLY is None or ONLY - FLOW_SHOTS else None
+    lead_id = visitor_journey(rpc) if ONLY is None or ONLY - FLOW_SHOTS - {'popup_exit_intent'} else None
     flow_id = flow_history(rpc) if ONLY is None or ONLY & FLOW_SHOTS else None
     azure_id = rpc('ir.model.data', 'check_object_reference', 'base', 'res_partner_12')[1]
-    hot_lead_id = rpc('crm.lead', 'search', [('mautomate_grade', '=', 'A1')], limit=1, order='mautomate_score desc')[0]
+    hot_lead_id = (rpc('crm.lead', 'search', [('mautomate_grade', '=', 'A1')], limit=1, order='mautomate_score desc') or [None])[0]
     pages = [
         ('contact_timeline', f'/odoo/action-base.action_partner_form/{azure_id}', OPEN_TIMELINE_TAB),
         ('lead_timeline', f'/odoo/action-crm.crm_lead_all_leads/{lead_id}', OPEN_TIMELINE_TAB),
@@ -147,8 +147,25 @@ def main():
             with open(os.path.join(OUT, f'{name}.png'), 'wb') as file:
                 file.write(base64.b64decode(shot['data']))
             print(f'{name}.png')
+        if ONLY is None or 'popup_exit_intent' in ONLY:
+            shoot_popup(call)
     finally:
         chrome.terminate()
+
+
+def shoot_popup(call):
+    """ The demo pop-up: an anonymous visitor's pointer leaves the home page by its top edge. """
+    call('Network.deleteCookies', name='session_id', url=BASE)
+    call('Page.navigate', url=BASE + '/')
+    time.sleep(10)
+    call('Runtime.evaluate', expression="""
+        document.dispatchEvent(new MouseEvent('mouseout', {bubbles: true, clientX: 300, clientY: -1}));
+    """)
+    time.sleep(4)
+    shot = call('Page.captureScreenshot', format='png')
+    with open(os.path.join(OUT, 'popup_exit_intent.png'), 'wb') as file:
+        file.write(base64.b64decode(shot['data']))
+    print('popup_exit_intent.png')
 
 
 if __name__ == '__main__':

@@ -33,6 +33,10 @@
         'views/mautomate_cta_views.xml',
         'views/mautomate_ab_test_views.xml',
         'views/snippets/s_mautomate_cta.xml',
+        'data/mautomate_consent_mail_data.xml',
+        'views/mautomate_consent_templates.xml',
+        'views/mautomate_popup_views.xml',
+        'views/snippets/s_mautomate_form.xml',
     ],
     'demo': [
         'demo/mautomate_event_demo.xml',
@@ -42,6 +46,7 @@
         'demo/mautomate_flow_welcome_demo.xml',
         'demo/mautomate_form_demo.xml',
         'demo/mautomate_cta_demo.xml',
+        'demo/mautomate_popup_demo.xml',
     ],
     'assets': {
         'web.assets_backend': [
@@ -49,9 +54,14 @@
         ],
         'web.assets_frontend': [
             'mautomate_marketing/static/src/snippets/s_mautomate_cta/000.js',
+            'mautomate_marketing/static/src/js/mautomate_form_embed.js',
+            'mautomate_marketing/static/src/js/mautomate_popup.js',
+            'mautomate_marketing/static/src/scss/mautomate_popup.scss',
+            'mautomate_marketing/static/src/snippets/s_mautomate_form/000.js',
         ],
         'website.assets_wysiwyg': [
             'mautomate_marketing/static/src/snippets/s_mautomate_cta/options.js',
+            'mautomate_marketing/static/src/snippets/s_mautomate_form/options.js',
         ],
         'web.assets_tests': [
             'mautomate_marketing/static/tests/tours/**/*',

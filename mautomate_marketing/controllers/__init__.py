@@ -5,3 +5,5 @@ from . import tracking
 from . import website_form
 from . import form
 from . import cta
+from . import consent
+from . import popup

@@ -19,11 +19,20 @@ class MautomateForms(http.Controller):
                 sitemap=False, max_content_length=MAX_FORM_BYTES)
     def form_page(self, slug, **post):
         """ The form for this visitor (GET), or its submission (POST: Odoo checks the CSRF token first). """
+        return self._form(slug, post, embed=False)
+
+    @http.route('/mautomate/form/<string:slug>/embed', type='http', auth='public', website=True,
+                methods=['GET', 'POST'], sitemap=False, max_content_length=MAX_FORM_BYTES)
+    def form_embed(self, slug, **post):
+        """ The same, without the page around it: the website block and the pop-ups fetch it and post to it. """
+        return self._form(slug, post, embed=True)
+
+    def _form(self, slug, post, embed):
         form = self._get_form(slug)
         if request.httprequest.method == 'POST':
-            return self._submit(form, post)
+            return self._submit(form, post, embed)
         questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-        return self._render_form(form, questions, self._own_values(questions))
+        return self._render_form(form, questions, self._own_values(questions), embed=embed)
 
     @http.route('/mautomate/form/<string:slug>/file/<int:partner_id>/<int:expires>/<string:signature>', type='http',
                 auth='public', methods=['GET'], sitemap=False, save_session=False)
@@ -86,9 +95,9 @@ class MautomateForms(http.Controller):
                 values[question._input_name()] = str(value.id if question.input_type == 'country' else value)
         return values
 
-    def _render_form(self, form, questions, values, errors=None, form_error=None, status=200):
+    def _render_form(self, form, questions, values, errors=None, form_error=None, status=200, embed=False):
         token = form._sign_token(int(time.time()), questions)
-        return request.render('mautomate_marketing.form_page', {
+        return request.render('mautomate_marketing.form_embed' if embed else 'mautomate_marketing.form_page', {
             'mform': form, 'questions': questions, 'values': values, 'errors': errors or {},
             'form_error': form_error, 'token': token, 'honeypot_field': HONEYPOT_FIELD,
             'consent_given': bool(values.get('consent')),
@@ -104,27 +113,27 @@ class MautomateForms(http.Controller):
         values['consent'] = bool(post.get('consent'))
         return values
 
-    def _submit(self, form, post):
+    def _submit(self, form, post, embed=False):
         Visitor = request.env['website.visitor']
         ip = request.httprequest.remote_addr
         typed = self._typed_values(form, post)
         if request.env['mautomate.rate.limit'].sudo()._hit('form', ip):
             questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-            response = self._render_form(form, questions, typed, status=429, form_error=request.env._(
+            response = self._render_form(form, questions, typed, status=429, embed=embed, form_error=request.env._(
                 "Too many forms were sent from your network in the last minute. Wait a minute and send it again."))
             response.headers['Retry-After'] = '60'
             return response
         if post.get(HONEYPOT_FIELD):
             # A robot: it gets the thank-you it expects, and nothing is stored.
-            return self._render_thanks(form, file_link=None)
+            return self._render_thanks(form, file_link=None, embed=embed)
         token = form._read_token(post.get('mautomate_token'))
         if not token or time.time() - token[0] > FORM_TOKEN_MAX_AGE:
             questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-            return self._render_form(form, questions, typed, status=400, form_error=request.env._(
+            return self._render_form(form, questions, typed, status=400, embed=embed, form_error=request.env._(
                 "This form has expired. Check your answers and send it again."))
         issued_at, questions = token
         if time.time() - issued_at < form.min_fill_seconds:
-            return self._render_form(form, questions, typed, status=400, form_error=request.env._(
+            return self._render_form(form, questions, typed, status=400, embed=embed, form_error=request.env._(
                 "The form was sent too quickly. Check your answers and send it again."))
         answers, errors = {}, {}
         for question in questions:
@@ -136,7 +145,7 @@ class MautomateForms(http.Controller):
         if form.consent_text and not post.get('consent'):
             errors['consent'] = request.env._("Tick this box to go on.")
         if errors:
-            return self._render_form(form, questions, typed, errors=errors, status=400, form_error=request.env._(
+            return self._render_form(form, questions, typed, errors=errors, status=400, embed=embed, form_error=request.env._(
                 "Some answers need your attention."))
         internal = Visitor._mautomate_request_is_internal()
         tracked = Visitor._mautomate_should_track()
@@ -144,15 +153,20 @@ class MautomateForms(http.Controller):
             'ip': ip,
             'visitor': Visitor._get_visitor_from_request(force_create=True) if tracked and not internal else None,
             'browser_id': Visitor._mautomate_ensure_browser_id() if tracked and not internal else None,
-            'url': request.httprequest.url,
+            # Embedded (a block, a pop-up): the page it was on.
+            'url': (embed and request.httprequest.referrer) or request.httprequest.url,
             'utm': Visitor._mautomate_utm_values(),
             'consent': bool(post.get('consent')),
             'user_partner': None if request.env.user._is_public() else request.env.user.partner_id,
         }
         partner, _lead, _event = form._submit(answers, origin)
-        return self._render_thanks(form, file_link=form._file_link(partner) if form.file else None)
+        return self._render_thanks(form, file_link=form._file_link(partner) if form.file else None, embed=embed)
 
-    def _render_thanks(self, form, file_link):
+    def _render_thanks(self, form, file_link, embed=False):
+        if embed:
+            # A fetch would follow a redirection itself: the script goes to the thank-you page.
+            return request.render('mautomate_marketing.form_thanks_embed',
+                                  {'mform': form, 'file_link': file_link, 'redirect': form.thanks_url})
         if form.thanks_url:
             return request.redirect(form.thanks_url, code=303, local=False)
         return request.render('mautomate_marketing.form_thanks', {'mform': form, 'file_link': file_link})

@@ -32,3 +32,5 @@ from . import mautomate_ab_test
 from . import mautomate_ab_variant
 from . import mautomate_cta
 from . import mautomate_cta_line
+from . import mautomate_consent_hold
+from . import mautomate_popup

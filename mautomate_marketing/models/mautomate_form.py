@@ -255,10 +255,12 @@ class MautomateForm(models.Model):
             writable.write(fill)
         lead = form._file_lead(partner, partner_answers, lead_answers, differing, origin) if form.create_lead else None
         if form.consent_text and origin.get('consent'):
-            self.env['mautomate.consent'].sudo().create({
+            consent = self.env['mautomate.consent'].sudo().create({
                 'partner_id': partner.id, 'form_id': form.id, 'email': email, 'text': form.consent_text,
                 'ip_address': origin.get('ip'), 'state': 'pending' if form.double_optin else 'confirmed',
             })
+            if form.double_optin:
+                consent._request_confirmation()
         event = form._log_submit(partner, lead, answers, differing, origin)
         for flow in form.flow_ids.filtered(lambda flow: flow.state == 'running'):
             flow._enroll({partner.id: lead.id if lead else None})

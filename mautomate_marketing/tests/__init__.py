@@ -26,3 +26,6 @@ from . import test_flow_triggers
 from . import test_forms
 from . import test_cta
 from . import test_cta_tour
+from . import test_double_optin
+from . import test_popups
+from . import test_form_tour
