@@ -34,3 +34,4 @@ from . import mautomate_cta
 from . import mautomate_cta_line
 from . import mautomate_consent_hold
 from . import mautomate_popup
+from . import mail_activity

@@ -37,6 +37,7 @@ EVENT_TYPES = [
     ('cta_view', 'CTA Shown'),
     ('custom', 'Custom'),
     ('stage_change', 'Lifecycle Stage Changed'),
+    ('activity_done', 'Activity Done'),
 ]
 EVENT_SOURCES = [
     ('website', 'Odoo Website'),

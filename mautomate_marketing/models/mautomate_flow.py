@@ -371,7 +371,7 @@ class MautomateFlow(models.Model):
                 SELECT t.id FROM mautomate_flow_trace t
                   JOIN mautomate_flow_participant p ON p.id = t.participant_id
                   JOIN mautomate_flow_step s ON s.id = t.step_id
-                  JOIN mautomate_event e ON e.partner_id = p.partner_id AND e.event_type = s.wait_event_type
+                  JOIN mautomate_event e ON (e.partner_id = p.partner_id OR e.lead_id = p.lead_id) AND e.event_type = s.wait_event_type
                  WHERE e.id = ANY(%(events)s) AND t.state = 'waiting' AND t.scheduled_at > %(now)s
                    FOR UPDATE OF t SKIP LOCKED)
         """, now=now, events=list(event_ids)))

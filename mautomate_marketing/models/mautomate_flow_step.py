@@ -435,7 +435,8 @@ class MautomateFlowStep(models.Model):
               JOIN mautomate_flow_participant p ON p.id = t.participant_id
              WHERE t.id = ANY(%s) AND EXISTS (
                    SELECT 1 FROM mautomate_event e
-                    WHERE e.partner_id = p.partner_id AND e.event_type = %s AND e.occurred_at >= COALESCE(t.started_at, %s))
+                    WHERE (e.partner_id = p.partner_id OR e.lead_id = p.lead_id) AND e.event_type = %s
+                      AND e.occurred_at >= COALESCE(t.started_at, %s))
         """, traces.ids, self.wait_event_type, now))
         came = {row[0] for row in self.env.cr.fetchall()}
         timeout = relativedelta(**{self.wait_timeout_unit: self.wait_timeout})

@@ -16,6 +16,7 @@ export const EVENT_TYPE_ICONS = {
     cta_view: "fa-bullhorn",
     custom: "fa-bolt",
     stage_change: "fa-flag",
+    activity_done: "fa-check-square-o",
 };
 
 /** The event type as an icon followed by its label, for the contact timeline. */

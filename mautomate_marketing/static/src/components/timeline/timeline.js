@@ -24,6 +24,7 @@ const TYPE_COLORS = {
     email_open: 9,
     custom: 11,
     stage_change: 10,
+    activity_done: 2,
 };
 
 /**
