@@ -247,12 +247,7 @@ class TestFlowEditGuard(EngineCase):
     """ Editing a flow that participants go through: refused where it would strand them. """
 
     def test_edits_that_strand_participants_are_refused(self):
-        flow = self.make_flow('form_submit')
-        mail1 = self.step(flow, 'mail1')
-        opened = self.step(flow, 'opened?', kind='condition', parents=[mail1], delay=3, condition_type='event',
-                           condition_event_type='email_open', condition_step_id=mail1.id)
-        mail2a = self.step(flow, 'mail2a', parents=[opened], branch='yes')
-        mail2b = self.step(flow, 'mail2b', parents=[opened], branch='no')
+        flow, mail1, opened, mail2a, mail2b = self.welcome_flow()
         flow.action_start()
         flow.action_enroll([self.partner.id])
         self.run_engine()

@@ -74,6 +74,16 @@ class FlowCase(MautomateCase):
         return self.Step.create({'flow_id': flow.id, 'name': name, 'kind': kind, 'branch': branch, 'delay': delay,
                                  'delay_unit': unit, 'parent_ids': [(6, 0, [parent.id for parent in parents])], **vals})
 
+    def welcome_flow(self):
+        """ On a form: mail 1 now; 3 days later, mail 2a if mail 1 was opened, else mail 2b. Returns the flow and its steps. """
+        flow = self.make_flow('form_submit')
+        mail1 = self.step(flow, 'mail1')
+        opened = self.step(flow, 'opened?', kind='condition', parents=[mail1], delay=3, condition_type='event',
+                           condition_event_type='email_open', condition_step_id=mail1.id)
+        mail2a = self.step(flow, 'mail2a', parents=[opened], branch='yes')
+        mail2b = self.step(flow, 'mail2b', parents=[opened], branch='no')
+        return flow, mail1, opened, mail2a, mail2b
+
     def run_engine(self, at=None, batch_size=500):
         """ What the cron does until no step is due, at `at` (default: the test's start). """
         with freeze_time(at or self.start):
@@ -103,12 +113,7 @@ class TestFlows(FlowCase):
 
     def test_welcome_series(self):
         """ On sign-up, mail 1 now; after 3 days mail 2a if mail 1 was opened, else mail 2b. """
-        flow = self.make_flow('form_submit')
-        mail1 = self.step(flow, 'mail1')
-        opened = self.step(flow, 'opened?', kind='condition', parents=[mail1], delay=3, condition_type='event',
-                           condition_event_type='email_open', condition_step_id=mail1.id)
-        mail2a = self.step(flow, 'mail2a', parents=[opened], branch='yes')
-        mail2b = self.step(flow, 'mail2b', parents=[opened], branch='no')
+        flow, mail1, _opened, mail2a, mail2b = self.welcome_flow()
         flow.action_start()
         self.ingest(event_type='form_submit', partner_id=self.partner.id)
         self.ingest(event_type='form_submit', partner_id=self.bob.id)
