@@ -25,6 +25,14 @@ class MautomateHttpCase(common.HttpCase):
     readonly_enabled = False
     BROWSER_USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # A cold first start of Chromium on a busy machine takes over Odoo's 10 s, which skips the tour: allow 30 s.
+        iterations = common.CHECK_BROWSER_ITERATIONS
+        common.CHECK_BROWSER_ITERATIONS = max(iterations, 300)
+        cls.addClassCleanup(setattr, common, 'CHECK_BROWSER_ITERATIONS', iterations)
+
     def setUp(self):
         super().setUp()
         self.opener.headers['User-Agent'] = self.BROWSER_USER_AGENT
