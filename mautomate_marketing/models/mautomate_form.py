@@ -233,6 +233,8 @@ class MautomateForm(models.Model):
         lead_answers = {question.field_name: value for question, value in answers.items()
                         if question.model == 'crm.lead' and value is not None}
         Partner = self.env['res.partner'].sudo()
+        # A double click's second submit waits for the first, then restarts and updates the lead the first made.
+        Partner._mautomate_lock_emails([email])
         partner = Partner._mautomate_find_or_create_by_email(
             {email: partner_answers.get('name')}, {email: {name: value for name, value in partner_answers.items()
                                                            if name not in FORBIDDEN_FIELDS}})[email]

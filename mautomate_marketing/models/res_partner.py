@@ -131,7 +131,8 @@ class ResPartner(models.Model):
 
     @api.model
     def _mautomate_lock_emails(self, emails_normalized):
-        """ Serialise the find-or-create of these e-mails across transactions. """
+        """ Serialise what transactions do for these e-mails (find or create their contact, file a form's lead): a
+        transaction that had to wait for another restarts (a serialization failure, which Odoo retries) and sees its work. """
         keys = [f'mautomate_marketing.email:{email}' for email in emails_normalized]
         self.env.cr.execute(SQL("SELECT bool_and(pg_try_advisory_xact_lock(hashtext(key))) FROM unnest(%s::text[]) key", keys))
         if self.env.cr.fetchone()[0]:

@@ -66,6 +66,37 @@ class TestConcurrentIdentity(common.TransactionCase):
         with self.registry.cursor() as cr:
             cr.execute("DELETE FROM res_partner WHERE email_normalized = %s", [email])
 
+    def test_double_submit_of_a_form_files_one_lead(self):
+        """ A known contact sends the e-book form twice at once: one lead, which both submits update. Its answers are known
+        already, so that no write to the contact orders the two. """
+        email = f'double.form.{uuid.uuid4().hex[:8]}@example.com'
+        with self.registry.cursor() as cr:
+            partner_id = api.Environment(cr, SUPERUSER_ID, {})['res.partner'].create(
+                {'name': 'Frida Form', 'email': email, 'company_name': 'Double AB'}).id
+        self.addCleanup(self.delete_form_rows, partner_id)
+        lead_ids = self.run_at_once(partial(self.submit_ebook, email))
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT id FROM crm_lead WHERE partner_id = %s", [partner_id])
+            self.assertEqual([row[0] for row in cr.fetchall()], lead_ids[:1], "one lead, not one per click")
+            self.assertEqual(len(set(lead_ids)), 1)
+            cr.execute("SELECT count(*) FROM mautomate_event WHERE partner_id = %s AND event_type = 'form_submit'", [partner_id])
+            self.assertEqual(cr.fetchone()[0], self.CLIENTS, "every submit is on the timeline")
+
+    @staticmethod
+    def submit_ebook(email, env):
+        form = env.ref('mautomate_marketing.mautomate_form_demo_ebook')
+        questions = {question.field_name: question for question in form.question_ids}
+        _partner, lead, _event = form._submit({questions['email']: email, questions['company_name']: 'Double AB'},
+                                              {'ip': '10.0.0.1', 'consent': True})
+        return lead.id
+
+    def delete_form_rows(self, partner_id):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cr.execute("DELETE FROM mautomate_event WHERE partner_id = %s", [partner_id])
+            env['crm.lead'].with_context(active_test=False).search([('partner_id', '=', partner_id)]).unlink()
+            env['res.partner'].browse(partner_id).unlink()
+
 
 @tagged('post_install', '-at_install')
 class TestDoubleSubmit(common.TransactionCase):
