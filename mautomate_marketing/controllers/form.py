@@ -1,3 +1,5 @@
+import functools
+import logging
 import time
 
 from werkzeug.exceptions import NotFound
@@ -6,6 +8,8 @@ from odoo import http
 from odoo.http import request
 
 from ..models.mautomate_form import FORM_TOKEN_MAX_AGE
+
+_logger = logging.getLogger(__name__)
 
 # A form's POST is a few short answers: larger bodies are refused before they are read.
 MAX_FORM_BYTES = 64 * 1024
@@ -31,8 +35,19 @@ class MautomateForms(http.Controller):
         form = self._get_form(slug)
         if request.httprequest.method == 'POST':
             return self._submit(form, post, embed)
+        origin = self._origin(embed, post)
+        # A running A/B test of the form shows this browser its variant, the same every time.
+        form, test = form._mautomate_ab_serve(origin['browser_id'])
         questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-        return self._render_form(form, questions, self._own_values(questions), embed=embed)
+        if origin['tracked']:
+            try:
+                with request.env.cr.savepoint():
+                    form._log_view(test, origin)
+            except Exception:
+                # Tracking never breaks the page.
+                _logger.exception("Could not log the view of form %s", form.slug)
+        return self._render_form(form, questions, self._own_values(questions), embed=embed, test=test,
+                                 popup_token=self._popup_token(post))
 
     @http.route('/mautomate/form/<string:slug>/file/<int:partner_id>/<int:expires>/<string:signature>', type='http',
                 auth='public', methods=['GET'], sitemap=False, save_session=False)
@@ -95,12 +110,43 @@ class MautomateForms(http.Controller):
                 values[question._input_name()] = str(value.id if question.input_type == 'country' else value)
         return values
 
-    def _render_form(self, form, questions, values, errors=None, form_error=None, status=200, embed=False):
-        token = form._sign_token(int(time.time()), questions)
+    def _origin(self, embed, post, create_visitor=False):
+        """ Where a form is shown or sent from, as mautomate.form._submit reads it; 'tracked': whether this visitor may be
+        tracked (then it has a Browser ID, unless it is one of the company's people). """
+        Visitor = request.env['website.visitor']
+        tracked = Visitor._mautomate_should_track()
+        known = tracked and not Visitor._mautomate_request_is_internal()
+        browser_id = Visitor._mautomate_ensure_browser_id() if known else None
+        popup, test = (known and request.env['mautomate.popup'].sudo()._mautomate_read_token(
+            self._popup_token(post), browser_id)) or (None, None)
+        return {
+            'tracked': tracked,
+            'ip': request.httprequest.remote_addr,
+            'visitor': Visitor._get_visitor_from_request(force_create=create_visitor) if known else None,
+            'browser_id': browser_id,
+            # Embedded (a block, a pop-up): the page it is on.
+            'url': (embed and request.httprequest.referrer) or request.httprequest.url,
+            'utm': Visitor._mautomate_utm_values(),
+            'consent': bool(post.get('consent')),
+            'user_partner': None if request.env.user._is_public() else request.env.user.partner_id,
+            'popup': popup,
+            'ab_test': test,
+        }
+
+    @staticmethod
+    def _popup_token(post):
+        """ The token of the pop-up showing the form (its A/B variant, for its browser): asked with it, then sent with it. """
+        token = post.get('popup')
+        return token if isinstance(token, str) and len(token) <= 200 else None
+
+    def _render_form(self, form, questions, values, errors=None, form_error=None, status=200, embed=False, test=None,
+                     popup_token=None):
+        """ The form asking `questions`; its token names the A/B test that showed it, `popup_token` the pop-up it is in. """
+        token = form._sign_token(int(time.time()), questions, test)
         return request.render('mautomate_marketing.form_embed' if embed else 'mautomate_marketing.form_page', {
             'mform': form, 'questions': questions, 'values': values, 'errors': errors or {},
             'form_error': form_error, 'token': token, 'honeypot_field': HONEYPOT_FIELD,
-            'consent_given': bool(values.get('consent')),
+            'consent_given': bool(values.get('consent')), 'popup_token': popup_token,
         }, status=status)
 
     def _typed_values(self, form, post):
@@ -114,12 +160,13 @@ class MautomateForms(http.Controller):
         return values
 
     def _submit(self, form, post, embed=False):
-        Visitor = request.env['website.visitor']
         ip = request.httprequest.remote_addr
         typed = self._typed_values(form, post)
+        # Shown again (errors, expiry), the form keeps the pop-up it is in.
+        render = functools.partial(self._render_form, form, values=typed, embed=embed, popup_token=self._popup_token(post))
         if request.env['mautomate.rate.limit'].sudo()._hit('form', ip):
             questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-            response = self._render_form(form, questions, typed, status=429, embed=embed, form_error=request.env._(
+            response = render(questions, status=429, form_error=request.env._(
                 "Too many forms were sent from your network in the last minute. Wait a minute and send it again."))
             response.headers['Retry-After'] = '60'
             return response
@@ -129,11 +176,11 @@ class MautomateForms(http.Controller):
         token = form._read_token(post.get('mautomate_token'))
         if not token or time.time() - token[0] > FORM_TOKEN_MAX_AGE:
             questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-            return self._render_form(form, questions, typed, status=400, embed=embed, form_error=request.env._(
+            return render(questions, status=400, form_error=request.env._(
                 "This form has expired. Check your answers and send it again."))
-        issued_at, questions = token
+        issued_at, questions, test = token
         if time.time() - issued_at < form.min_fill_seconds:
-            return self._render_form(form, questions, typed, status=400, embed=embed, form_error=request.env._(
+            return render(questions, status=400, test=test, form_error=request.env._(
                 "The form was sent too quickly. Check your answers and send it again."))
         answers, errors = {}, {}
         for question in questions:
@@ -145,20 +192,11 @@ class MautomateForms(http.Controller):
         if form.consent_text and not post.get('consent'):
             errors['consent'] = request.env._("Tick this box to go on.")
         if errors:
-            return self._render_form(form, questions, typed, errors=errors, status=400, embed=embed, form_error=request.env._(
+            return render(questions, errors=errors, status=400, test=test, form_error=request.env._(
                 "Some answers need your attention."))
-        internal = Visitor._mautomate_request_is_internal()
-        tracked = Visitor._mautomate_should_track()
-        origin = {
-            'ip': ip,
-            'visitor': Visitor._get_visitor_from_request(force_create=True) if tracked and not internal else None,
-            'browser_id': Visitor._mautomate_ensure_browser_id() if tracked and not internal else None,
-            # Embedded (a block, a pop-up): the page it was on.
-            'url': (embed and request.httprequest.referrer) or request.httprequest.url,
-            'utm': Visitor._mautomate_utm_values(),
-            'consent': bool(post.get('consent')),
-            'user_partner': None if request.env.user._is_public() else request.env.user.partner_id,
-        }
+        origin = self._origin(embed, post, create_visitor=True)
+        # The pop-up's running test counts this submit; else the form's own test that showed it, while it runs.
+        origin['ab_test'] = origin['ab_test'] or test.filtered(lambda test: test.state == 'running')
         partner, _lead, _event = form._submit(answers, origin)
         return self._render_thanks(form, file_link=form._file_link(partner) if form.file else None, embed=embed)
 

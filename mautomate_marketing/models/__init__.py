@@ -24,12 +24,12 @@ from . import mautomate_flow_step_actions
 from . import mautomate_flow_trigger_fire
 from . import mautomate_flow_trigger_scan
 from . import mautomate_consent
-from . import mautomate_form
-from . import mautomate_form_question
-from . import mautomate_rate_limit
 from . import mautomate_ab_mixin
 from . import mautomate_ab_test
 from . import mautomate_ab_variant
+from . import mautomate_form
+from . import mautomate_form_question
+from . import mautomate_rate_limit
 from . import mautomate_cta
 from . import mautomate_cta_line
 from . import mautomate_consent_hold

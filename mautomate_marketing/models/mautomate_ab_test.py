@@ -16,7 +16,7 @@ ALPHA = 0.05
 
 
 class MautomateAbTest(models.Model):
-    """ An A/B test of a website element (a CTA; any model of mautomate.ab.mixin): its variants are records
+    """ An A/B test of a website element (a CTA, a form, a pop-up: any model of mautomate.ab.mixin): its variants are records
     of that model, each browser always sees the same one, and the one converting best wins.
 
     The winner rule (see _ab_evaluate): every variant has been seen by at least `min_views` browsers, and the
@@ -72,7 +72,25 @@ class MautomateAbTest(models.Model):
         # Variant A is the tested element itself: the control.
         for test in tests.filtered(lambda test: not test.variant_ids):
             self.env['mautomate.ab.variant'].create({'test_id': test.id, 'res_id': test.res_id})
+        tests._ab_notify_changed()
         return tests
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {'state', 'winner_id'} & set(vals):
+            self._ab_notify_changed()
+        return result
+
+    def unlink(self):
+        res_models = set(self.mapped('res_model'))
+        result = super().unlink()
+        self._ab_notify_changed(res_models)
+        return result
+
+    def _ab_notify_changed(self, res_models=None):
+        for res_model in res_models or set(self.mapped('res_model')):
+            if res_model in self.env:
+                self.env[res_model]._mautomate_ab_tests_changed()
 
     # ------------------------------------------------------------
     # Lifecycle
@@ -104,6 +122,7 @@ class MautomateAbTest(models.Model):
             if self.search_count([('res_model', '=', test.res_model), ('res_id', '=', test.res_id),
                                   ('state', 'in', ('running', 'won')), ('id', '!=', test.id)]):
                 raise UserError(self.env._("%s already has a running or decided test: stop it first.", test.record_name))
+            test._ab_subject()._mautomate_ab_check_start(test)
         self.write({'state': 'running', 'date_start': fields.Datetime.now()})
         return True
 
@@ -125,15 +144,19 @@ class MautomateAbTest(models.Model):
 
     def _ab_variant_for(self, browser_id):
         """ The variant to show to `browser_id`: the winner once declared, else a fixed one per browser (a hash
-        of the test and the Browser ID: no storage, the same on every worker), else the control (no browser). """
+        of the test and the Browser ID), else the control (no browser). """
         self.ensure_one()
         if self.state == 'won':
             return self.winner_id
         variants = self.variant_ids.sorted(lambda variant: (variant.sequence, variant.id))
         if not variants or not browser_id:
             return variants[:1]
-        bucket = int(hashlib.sha256(f'{self.id}:{browser_id}'.encode()).hexdigest()[:15], 16)
-        return variants[bucket % len(variants)]
+        return variants[self._ab_bucket(self.id, browser_id, len(variants))]
+
+    @api.model
+    def _ab_bucket(self, test_id, browser_id, count):
+        """ Which of `count` variants test `test_id` shows `browser_id`: a hash, so no storage and the same on every worker. """
+        return int(hashlib.sha256(f'{test_id}:{browser_id}'.encode()).hexdigest()[:15], 16) % count
 
     # ------------------------------------------------------------
     # Statistics
@@ -173,17 +196,19 @@ class MautomateAbTest(models.Model):
         for res_model, tests in by_model.items():
             if res_model not in self.env:
                 continue
-            view_type, conversion_type = self.env[res_model]._mautomate_ab_event_types()
+            Element = self.env[res_model]
+            view_type, conversion_type = Element._mautomate_ab_event_types()
             self.env.cr.execute(SQL(
                 """
-                SELECT (payload->>'ab_test')::int4, res_id,
+                SELECT (payload->>'ab_test')::int4, %(element)s,
                        COUNT(DISTINCT anonymous_id) FILTER (WHERE event_type = %(view)s),
                        COUNT(DISTINCT anonymous_id) FILTER (WHERE event_type = %(conversion)s)
                   FROM mautomate_event
                  WHERE payload ? 'ab_test' AND payload->>'ab_test' = ANY(%(tests)s)
-                   AND event_type IN (%(view)s, %(conversion)s) AND res_model = %(model)s
+                   AND event_type IN (%(view)s, %(conversion)s)
               GROUP BY 1, 2
-                """, view=view_type, conversion=conversion_type, model=res_model, tests=[str(test_id) for test_id in tests.ids]))
+                """, element=Element._mautomate_ab_element_sql(), view=view_type, conversion=conversion_type,
+                tests=[str(test_id) for test_id in tests.ids]))
             for test_id, res_id, views, conversions in self.env.cr.fetchall():
                 counts[test_id][res_id] = (views, conversions)
         return counts

@@ -14,7 +14,8 @@ class MautomateAbVariant(models.Model):
     res_id = fields.Many2oneReference('Element', model_field='res_model', required=True)
     record_name = fields.Char('Element Name', compute='_compute_record_name')
     views = fields.Integer(compute='_compute_statistics', help="Browsers this variant was shown to.")
-    conversions = fields.Integer(compute='_compute_statistics', help="Browsers that converted (for a CTA: clicked it).")
+    conversions = fields.Integer(compute='_compute_statistics', help="Browsers that converted: clicked the call to action, "
+                                                                    "sent the form, or sent the pop-up's form from the pop-up.")
     rate = fields.Float('Conversion Rate', compute='_compute_statistics', digits=(16, 4))
     ci_low = fields.Float('95% CI Low', compute='_compute_statistics', digits=(16, 4))
     ci_high = fields.Float('95% CI High', compute='_compute_statistics', digits=(16, 4))
@@ -35,7 +36,14 @@ class MautomateAbVariant(models.Model):
                 vals = {**vals, 'name': self.env['mautomate.ab.test'].browse(vals['test_id'])._ab_next_variant_name()}
             # One at a time: the next default name sees the variants created before it.
             variants |= super().create([vals])
+        variants.test_id._ab_notify_changed()
         return variants
+
+    def unlink(self):
+        res_models = set(self.mapped('res_model'))
+        result = super().unlink()
+        self.env['mautomate.ab.test']._ab_notify_changed(res_models)
+        return result
 
     @api.depends('res_model', 'res_id')
     def _compute_record_name(self):

@@ -3,9 +3,6 @@ from odoo.tools import SQL
 
 from .event_validation import MAX_URL_LENGTH
 
-# Signs what a visitor was shown, so that a click names the CTA line and A/B variant it was shown, for its browser.
-CTA_TOKEN_SCOPE = 'mautomate_marketing.cta'
-
 
 class MautomateCta(models.Model):
     """ A website call to action whose text and link depend on what the visitor has done. """
@@ -94,31 +91,20 @@ class MautomateCta(models.Model):
         """ What this visitor is shown: (CTA, line, A/B test). A running A/B test of this CTA shows one of its
         variants (another CTA), the same for a browser every time; a decided test shows its winner to all. """
         self.ensure_one()
-        test = self._mautomate_ab_current_test()
-        cta = self
-        if test:
-            variant = test._ab_variant_for(browser_id)
-            cta = (variant and self.browse(variant.res_id).exists()) or self
-            # Only a running test counts what it shows, and only to browsers it can tell apart.
-            test = test if test.state == 'running' and browser_id and variant else test.browse()
+        cta, test = self._mautomate_ab_serve(browser_id)
         return cta, cta._mautomate_pick_line(browser_id, partner_id), test
 
     def _mautomate_token(self, line, test, browser_id):
         """ Signed (CTA, line, A/B test) shown to `browser_id`: a click sends it back. """
-        message = f'{self.id}.{line.id}.{test.id or 0}'
-        return f'{message}.{tools.misc.hmac(self.env(su=True), CTA_TOKEN_SCOPE, (message, browser_id))}'
+        return self._mautomate_sign((self.id, line.id, test.id), browser_id)
 
     @api.model
     def _mautomate_read_token(self, token, browser_id):
         """ (CTA, line, A/B test) of a token signed for `browser_id`, or None when it was not. """
-        parts = token.split('.') if isinstance(token, str) else []
-        if len(parts) != 4 or not all(part.isdigit() for part in parts[:3]):
+        ids = self._mautomate_unsign(token, browser_id, 3)
+        if not ids:
             return None
-        message = '.'.join(parts[:3])
-        expected = tools.misc.hmac(self.env(su=True), CTA_TOKEN_SCOPE, (message, browser_id))
-        if not tools.consteq(expected, parts[3]):
-            return None
-        cta_id, line_id, test_id = (int(part) for part in parts[:3])
+        cta_id, line_id, test_id = ids
         line = self.env['mautomate.cta.line'].browse(line_id).exists()
         return self.browse(cta_id), line, self.env['mautomate.ab.test'].browse(test_id or [])
 

@@ -25,6 +25,7 @@ VISIT_GAP = timedelta(minutes=30)
 
 EVENT_TYPES = [
     ('page_view', 'Page View'),
+    ('form_view', 'Form Shown'),
     ('form_submit', 'Form Submit'),
     ('email_sent', 'E-mail Sent'),
     ('email_open', 'E-mail Opened'),
@@ -35,6 +36,7 @@ EVENT_TYPES = [
     ('download', 'File Download'),
     ('cta_click', 'CTA Click'),
     ('cta_view', 'CTA Shown'),
+    ('popup_view', 'Pop-up Shown'),
     ('custom', 'Custom'),
     ('stage_change', 'Lifecycle Stage Changed'),
     ('activity_done', 'Activity Done'),

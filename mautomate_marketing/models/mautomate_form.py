@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from odoo import api, fields, models, tools
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from .mautomate_form_question import EMAIL_FIELD, FORBIDDEN_FIELDS
 
@@ -22,6 +22,7 @@ class MautomateForm(models.Model):
     """ A progressive-profiling form: asks a few questions at a time from its queue, skipping what
     is known of the visitor, and files the answers on the contact (its empty fields) and its lead. """
     _name = 'mautomate.form'
+    _inherit = ['mautomate.ab.mixin']
     _description = 'Marketing Form'
     _order = 'name, id'
 
@@ -135,6 +136,46 @@ class MautomateForm(models.Model):
                     "Form %s has no e-mail question: add one on the contact's E-mail field, it finds the contact.",
                     form.name))
 
+    # ------------------------------------------------------------
+    # A/B tests: a view is shown the form, a conversion sent it
+    # ------------------------------------------------------------
+
+    def _mautomate_ab_event_types(self):
+        return 'form_view', 'form_submit'
+
+    def _mautomate_ab_check_start(self, test):
+        # A submit in a pop-up counts for the pop-up's test: the two tests would share their conversions.
+        popups = self.env['mautomate.popup'].sudo().with_context(active_test=False).search([('form_id', '=', self.id)])
+        if popups._mautomate_ab_running_tests():
+            raise UserError(self.env._(
+                "A pop-up showing form %s is being A/B tested: stop that test first, the two would count the same submits.",
+                self.name))
+
+    def _mautomate_ab_tests_changed(self):
+        # The pop-ups' cached data lists the variants of their forms.
+        self.env.registry.clear_cache()
+
+    def _mautomate_ab_family(self):
+        """ These forms and their variants in A/B tests: a visitor who sent one of them sent "the form". """
+        variants = self.env['mautomate.ab.variant'].sudo().search([('res_model', '=', self._name), ('test_id.res_id', 'in', self.ids)])
+        return self | self.browse(variants.mapped('res_id'))
+
+    def _log_view(self, test, origin):
+        """ The form_view event of this form shown to a visitor (origin as for _submit), naming the A/B test that chose it. """
+        self.ensure_one()
+        return self.env['mautomate.event'].sudo()._ingest([{
+            'event_type': 'form_view',
+            'source': 'website',
+            'name': self.name,
+            'url': origin.get('url'),
+            'visitor_id': origin['visitor'].id if origin.get('visitor') else None,
+            'anonymous_id': origin.get('browser_id'),
+            'partner_id': origin['user_partner'].id if origin.get('user_partner') else None,
+            'res_model': self._name,
+            'res_id': self.id,
+            'payload': {'form': self.slug, **({'ab_test': test.id} if test else {})},
+        }])
+
     def action_view_submits(self):
         self.ensure_one()
         return self.env['mautomate.event']._action_timeline(self.name, [
@@ -179,27 +220,32 @@ class MautomateForm(models.Model):
             [('partner_id', '=', partner.id), '|', ('stage_id', '=', False), ('stage_id.is_won', '=', False)],
             order='id DESC', limit=1)
 
-    def _sign_token(self, issued_at, questions):
-        """ The token a rendered form carries: when it was rendered and which questions it asks. """
+    def _sign_token(self, issued_at, questions, test=None):
+        """ The token a rendered form carries: when it was rendered, which questions it asks and the A/B test that
+        showed it (0: none). """
         self.ensure_one()
-        message = f'{self.id}:{issued_at}:{",".join(map(str, questions.ids))}'
+        test_id = test.id if test else 0
+        message = f'{self.id}:{issued_at}:{",".join(map(str, questions.ids))}:{test_id}'
         signature = tools.hmac(self.env(su=True), 'mautomate_form', message)
-        return f'{issued_at}.{"-".join(map(str, questions.ids))}.{signature}'
+        return f'{issued_at}.{"-".join(map(str, questions.ids))}.{test_id}.{signature}'
 
     def _read_token(self, token):
-        """ (rendered at, questions asked) of a token this form signed, else None. """
+        """ (rendered at, questions asked, A/B test) of a token this form signed, else None. """
         self.ensure_one()
-        issued_at, _dot, rest = (token or '').partition('.')
-        question_ids, _dot, signature = rest.partition('.')
-        if not issued_at.isdigit() or not re.fullmatch(r'[0-9]+(-[0-9]+)*', question_ids):
+        parts = (token or '').split('.')
+        if len(parts) != 4:
+            return None
+        issued_at, question_ids, test_id, signature = parts
+        if not issued_at.isdigit() or not test_id.isdigit() or not re.fullmatch(r'[0-9]+(-[0-9]+)*', question_ids):
             return None
         questions = self.question_ids.browse(int(qid) for qid in question_ids.split('-')) & self.question_ids
-        expected = self._sign_token(int(issued_at), questions).rpartition('.')[2]
+        test = self.env['mautomate.ab.test'].sudo().browse(int(test_id) or [])
+        expected = self._sign_token(int(issued_at), questions, test).rpartition('.')[2]
         if len(questions) != len(question_ids.split('-')) or not tools.consteq(expected, signature):
             return None
         if not any(question._is_email() for question in questions):
             return None  # the form's e-mail question was changed since
-        return int(issued_at), questions
+        return int(issued_at), questions, test.exists()
 
     def _file_link(self, partner):
         """ A link to the form's file for this contact, signed and valid FILE_LINK_MAX_AGE. """
@@ -222,7 +268,8 @@ class MautomateForm(models.Model):
         new; only its empty fields are filled), its lead, consent, the form_submit event and the flows.
 
         origin: {'ip', 'visitor' (website.visitor), 'browser_id', 'url', 'utm' (campaign_id, ... ids),
-        'consent' (bool), 'user_partner' (the logged-in user's contact)}. Returns (contact, lead, event);
+        'consent' (bool), 'user_partner' (the logged-in user's contact), 'popup' (the pop-up it was sent in),
+        'ab_test' (the running A/B test that showed the form or the pop-up)}. Returns (contact, lead, event);
         no contact when the e-mail is the company's or an employee's and not the logged-in user's own.
         """
         self.ensure_one()
@@ -337,6 +384,8 @@ class MautomateForm(models.Model):
                 'answers': {question._input_name(): payload_value(question, value)
                             for question, value in answers.items() if value is not None},
                 'differing': sorted(differing),
+                **({'ab_test': origin['ab_test'].id} if origin.get('ab_test') else {}),
+                **({'popup': origin['popup'].id} if origin.get('popup') else {}),
             },
             **{name: value for name, value in (origin.get('utm') or {}).items() if value},
         }])

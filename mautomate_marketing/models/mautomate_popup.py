@@ -1,7 +1,7 @@
 import fnmatch
 
 from odoo import api, fields, models, tools
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 
@@ -9,6 +9,7 @@ class MautomatePopup(models.Model):
     """ A form shown in a pop-up on chosen pages of the website: on exit intent, after a delay or after
     scrolling; at most once per browser per period (remembered in the browser), never again once sent. """
     _name = 'mautomate.popup'
+    _inherit = ['mautomate.ab.mixin']
     _description = 'Marketing Pop-up'
     _order = 'sequence, id'
 
@@ -49,30 +50,86 @@ class MautomatePopup(models.Model):
         self.env.registry.clear_cache()
         return super().unlink()
 
+    # ------------------------------------------------------------
+    # A/B tests: a view is the pop-up shown, a conversion its form sent from it
+    # ------------------------------------------------------------
+
+    def _mautomate_ab_event_types(self):
+        return 'popup_view', 'form_submit'
+
+    def _mautomate_ab_element_sql(self):
+        # A view names the pop-up; a submit names its form, and the pop-up it was sent from in its payload.
+        return SQL("CASE WHEN res_model = %s THEN res_id ELSE (payload->>'popup')::int4 END", self._name)
+
+    def _mautomate_ab_check_start(self, test):
+        # A submit counts for one test: the form's own test would share this test's conversions.
+        forms = self.browse(test.variant_ids.mapped('res_id')).form_id
+        if forms._mautomate_ab_running_tests():
+            raise UserError(self.env._(
+                "The form of pop-up %s is being A/B tested: stop that test first, the two would count the same submits.",
+                self.name))
+
+    def _mautomate_ab_tests_changed(self):
+        # Which pop-ups show, and how, is cached.
+        self.env.registry.clear_cache()
+
+    # ------------------------------------------------------------
+    # Serving
+    # ------------------------------------------------------------
+
+    def _serving_data(self):
+        """ What a page needs of this pop-up, as plain data. """
+        self.ensure_one()
+        return {
+            'id': self.id, 'form_id': self.form_id.id, 'slug': self.form_id.slug, 'trigger': self.trigger,
+            'delay': self.delay_seconds, 'scroll': self.scroll_percent, 'period_days': self.period_days,
+            'patterns': tuple(line.strip() for line in (self.url_patterns or '').splitlines() if line.strip()),
+            'form_ids': tuple(self.form_id._mautomate_ab_family().ids),
+        }
+
     @api.model
     @tools.ormcache('website_id')
     def _active_popups(self, website_id):
-        """ The active pop-ups of a website, as plain data (read on every page of the website: cached). """
-        popups = self.sudo().search([('website_id', 'in', (False, website_id)), ('form_id.active', '=', True)])
-        return tuple({
-            'id': popup.id, 'form_id': popup.form_id.id, 'slug': popup.form_id.slug, 'trigger': popup.trigger,
-            'delay': popup.delay_seconds, 'scroll': popup.scroll_percent, 'period_days': popup.period_days,
-            'patterns': tuple(line.strip() for line in (popup.url_patterns or '').splitlines() if line.strip()),
-        } for popup in popups)
+        """ The active pop-ups of a website, as plain data (read on every page of the website: cached). A pop-up made
+        as another's A/B variant only shows through that test; one with a test decides what it shows per browser. """
+        variants = self.env['mautomate.ab.variant'].sudo().search([('res_model', '=', self._name)])
+        variant_only = [variant.res_id for variant in variants if variant.res_id != variant.test_id.res_id]
+        popups = self.sudo().search([('website_id', 'in', (False, website_id)), ('form_id.active', '=', True),
+                                     ('id', 'not in', variant_only)])
+        tested = set(self.env['mautomate.ab.test'].sudo().search(
+            [('res_model', '=', self._name), ('res_id', 'in', popups.ids), ('state', 'in', ('running', 'won'))]).mapped('res_id'))
+        return tuple({**popup._serving_data(), 'tested': popup.id in tested} for popup in popups)
 
     @api.model
     def _popups_for_page(self, website_id, path, partner, browser_id):
-        """ The pop-ups for a page of this browser: on the path's patterns, without those whose form this contact
-        or browser has sent. """
-        popups = [popup for popup in self._active_popups(website_id)
-                  if not path.startswith(f"/mautomate/form/{popup['slug']}")
-                  and (not popup['patterns'] or any(fnmatch.fnmatchcase(path, pattern) for pattern in popup['patterns']))]
-        if popups and (partner or browser_id):
+        """ The pop-ups for a page of this browser: the variant its A/B test shows this browser, on the path's
+        patterns, without those whose form this contact or browser has sent; each with a token for its view. """
+        candidates = []
+        for popup in self._active_popups(website_id):
+            test_id = 0
+            if popup['tested']:
+                shown, test = self.browse(popup['id'])._mautomate_ab_serve(browser_id)
+                popup, test_id = shown._serving_data(), test.id
+            if not path.startswith(f"/mautomate/form/{popup['slug']}") and (
+                    not popup['patterns'] or any(fnmatch.fnmatchcase(path, pattern) for pattern in popup['patterns'])):
+                candidates.append((popup, test_id))
+        if candidates and (partner or browser_id):
             self.env.cr.execute(SQL("""
                 SELECT DISTINCT res_id FROM mautomate_event
                  WHERE event_type = 'form_submit' AND res_model = 'mautomate.form' AND res_id = ANY(%s)
                    AND (partner_id = %s OR anonymous_id = %s)
-            """, [popup['form_id'] for popup in popups], partner.id or None, browser_id or None))
+            """, [form_id for popup, _test in candidates for form_id in popup['form_ids']], partner.id or None, browser_id or None))
             sent = {row[0] for row in self.env.cr.fetchall()}
-            popups = [popup for popup in popups if popup['form_id'] not in sent]
-        return [{key: popup[key] for key in ('id', 'slug', 'trigger', 'delay', 'scroll', 'period_days')} for popup in popups]
+            candidates = [(popup, test_id) for popup, test_id in candidates if not sent & set(popup['form_ids'])]
+        return [{**{key: popup[key] for key in ('id', 'slug', 'trigger', 'delay', 'scroll', 'period_days')},
+                 'token': self.browse(popup['id'])._mautomate_sign((popup['id'], test_id), browser_id) if browser_id else None}
+                for popup, test_id in candidates]
+
+    @api.model
+    def _mautomate_read_token(self, token, browser_id):
+        """ (pop-up, running A/B test) of a token signed for `browser_id`, or None when it was not. """
+        ids = self._mautomate_unsign(token, browser_id, 2) if browser_id else None
+        popup = ids and self.sudo().browse(ids[0]).exists()
+        if not popup:
+            return None
+        return popup, self.env['mautomate.ab.test'].sudo().browse(ids[1] or []).exists().filtered(lambda test: test.state == 'running')

@@ -36,9 +36,9 @@ BATCH_SIZE = 5000
 RECOMPUTE_BATCH_SIZE = 25000
 # Times a refresh batch is taken again after a concurrent change, in one cron run.
 MAX_RETRIES = 5
-# Events that never move a lifecycle stage by themselves: page views and CTA impressions (a known contact's first view makes it a
-# subscriber at the nightly recompute) and stage changes.
-NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'cta_view', 'stage_change'})
+# Events that never move a lifecycle stage by themselves: page views and CTA, form and pop-up impressions (a known contact's
+# first view makes it a subscriber at the nightly recompute) and stage changes.
+NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'cta_view', 'form_view', 'popup_view', 'stage_change'})
 
 # Path (and query) of an event's URL, lower-cased, without scheme, host and fragment: what '/pricing*' patterns match.
 _PATH_QUERY = "lower(split_part(COALESCE(NULLIF(regexp_replace(e.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), ''), '/'), '#', 1))"

@@ -29,9 +29,11 @@ class WebsiteVisitor(models.Model):
     # ------------------------------------------------------------
 
     def _mautomate_browser_id(self):
-        """ The request's first-party Browser ID (cookie), or None when absent or malformed. """
-        value = request.httprequest.cookies.get(BROWSER_COOKIE, '') if request else ''
-        return value if BROWSER_ID_PATTERN.match(value) else None
+        """ The request's first-party Browser ID (cookie, or the one this request gave), or None when absent or malformed. """
+        if not request:
+            return None
+        value = request.httprequest.cookies.get(BROWSER_COOKIE, '')
+        return value if BROWSER_ID_PATTERN.match(value) else getattr(request, '_mautomate_given_browser_id', None)
 
     def _mautomate_ensure_browser_id(self, response=None):
         """ The request's Browser ID, giving the browser a new one (an optional cookie) if it has none. """
@@ -41,6 +43,8 @@ class WebsiteVisitor(models.Model):
             (response or request.future_response).set_cookie(
                 BROWSER_COOKIE, browser_id, max_age=BROWSER_COOKIE_MAX_AGE, httponly=True, samesite='Lax',
                 cookie_type='optional')
+            # Asked again later in the request (the page view after the page), it is the same browser.
+            request._mautomate_given_browser_id = browser_id
         return browser_id
 
     def _mautomate_tracking_refused(self):

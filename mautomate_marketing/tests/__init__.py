@@ -28,4 +28,5 @@ from . import test_cta
 from . import test_cta_tour
 from . import test_double_optin
 from . import test_popups
+from . import test_ab_forms_popups
 from . import test_form_tour

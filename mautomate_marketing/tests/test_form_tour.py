@@ -35,6 +35,11 @@ class TestFormTour(MautomateHttpCase):
         views = timeline.filtered(lambda event: event.event_type == 'page_view' and event.id < submits[0].id)
         self.assertEqual([view.url.split('/', 3)[-1] for view in views], ['', 'contactus', 'mautomate/form/ebook'],
                          "the pages browsed before the first submit are on the contact's timeline")
+        popup = self.env.ref('mautomate_marketing.mautomate_popup_demo_ebook')
+        self.assertEqual(timeline.filtered(lambda event: event.event_type == 'popup_view').mapped('res_id'), [popup.id],
+                         "the pop-up shown once is on the contact's timeline")
+        self.assertEqual(len(timeline.filtered(lambda event: event.event_type == 'form_view')), 3,
+                         "the form shown in the pop-up, on its page and in the block")
         lead = self.env['crm.lead'].search([('partner_id', '=', contact.id)])
         self.assertEqual(len(lead), 1)
         self.assertEqual(submits.lead_id, lead, "the lead's timeline shows both submits")

@@ -23,11 +23,13 @@ export function isFormDone(slug) {
 
 /**
  * Load the form `slug` into `slot`. Resolves to true once shown, false when it could not be (the slot keeps
- * what it had). `onSubmitted` is called after a successful submit.
+ * what it had). `onSubmitted` is called after a successful submit; `popup` is the token of the pop-up showing
+ * the form, which its submit then names.
  */
-export async function loadEmbeddedForm(slot, slug, { onSubmitted } = {}) {
+export async function loadEmbeddedForm(slot, slug, { onSubmitted, popup } = {}) {
+    const query = popup ? `?${new URLSearchParams({ popup })}` : "";
     try {
-        const response = await fetch(`/mautomate/form/${encodeURIComponent(slug)}/embed`, {
+        const response = await fetch(`/mautomate/form/${encodeURIComponent(slug)}/embed${query}`, {
             headers: HEADERS,
             credentials: "same-origin",
         });

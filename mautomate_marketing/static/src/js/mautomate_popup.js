@@ -106,12 +106,19 @@ publicWidget.registry.MautomatePopup = publicWidget.Widget.extend({
         const body = document.createElement("div");
         dialog.append(close, body);
         overlay.append(dialog);
-        if (!(await loadEmbeddedForm(body, popup.slug))) {
+        if (!(await loadEmbeddedForm(body, popup.slug, { popup: popup.token }))) {
             return;
         }
         this._overlay = overlay;
         document.body.append(overlay);
         this.el.dataset.mautomatePopup = "shown";
+        if (popup.token) {
+            // The view is an event of the visitor (and of the pop-up's A/B test).
+            const beacon = JSON.stringify({ token: popup.token, url: window.location.href });
+            if (!(navigator.sendBeacon && navigator.sendBeacon("/mautomate/popup/shown", beacon))) {
+                fetch("/mautomate/popup/shown", { method: "POST", body: beacon, keepalive: true }).catch(() => {});
+            }
+        }
         try {
             window.localStorage.setItem(seenKey(popup), String(Date.now()));
         } catch {

@@ -4,6 +4,7 @@ import { standardFieldProps } from "@web/views/fields/standard_field_props";
 
 export const EVENT_TYPE_ICONS = {
     page_view: "fa-eye",
+    form_view: "fa-list-alt",
     form_submit: "fa-pencil-square-o",
     email_sent: "fa-paper-plane",
     email_open: "fa-envelope-open-o",
@@ -14,6 +15,7 @@ export const EVENT_TYPE_ICONS = {
     download: "fa-download",
     cta_click: "fa-bullseye",
     cta_view: "fa-bullhorn",
+    popup_view: "fa-window-maximize",
     custom: "fa-bolt",
     stage_change: "fa-flag",
     activity_done: "fa-check-square-o",
