@@ -452,7 +452,7 @@ def known_page_times(base, path, rounds, logfile, browser_ids):
         return tracking.paired_times(path, rounds, log.read())
 
 
-def server_figures(odoo, registry, args, batches=200, rounds=150):
+def server_figures(odoo, registry, args, batches=200, rounds=300):
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         rules = bench_rules(env).filtered('active')

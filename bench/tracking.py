@@ -148,7 +148,7 @@ def main():
     parser.add_argument('--db', required=True)
     parser.add_argument('--addons-path', required=True)
     parser.add_argument('--batches', type=int, default=400)
-    parser.add_argument('--rounds', type=int, default=150)
+    parser.add_argument('--rounds', type=int, default=300)
     parser.add_argument('odoo_cmd', nargs='+', help="the command that runs odoo-bin")
     args = parser.parse_args()
     odoo_root = next((os.path.dirname(arg) for arg in args.odoo_cmd if arg.endswith('odoo-bin')), None)
