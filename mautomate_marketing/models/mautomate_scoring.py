@@ -340,7 +340,8 @@ class MautomateScoring(models.AbstractModel):
         # One round trip: queue, and when a trigger already waits add one without waking the cron workers
         # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
         # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
-        # cron runs again for these rows. When none waits, Odoo's _trigger() adds one and wakes them.
+        # cron runs again for these rows. When none waits, Odoo's _trigger() adds one and wakes them. The trigger names
+        # no user: no foreign-key check locks the user's row (the public user's, shared by every visitor).
         return SQL("""
             WITH queued AS (
                 INSERT INTO mautomate_score_queue (partner_id, lead_id, event_id, fit)
@@ -349,15 +350,15 @@ class MautomateScoring(models.AbstractModel):
             ), waiting AS (
                 SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s AND call_at <= now() at time zone 'UTC') AS found
             ), added AS (
-                INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
-                SELECT %(cron)s, now() at time zone 'UTC', %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+                INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date)
+                SELECT %(cron)s, now() at time zone 'UTC', now() at time zone 'UTC', now() at time zone 'UTC'
                   FROM waiting WHERE found AND EXISTS(SELECT 1 FROM queued)
                 RETURNING 1
             )
             SELECT found OR NOT EXISTS(SELECT 1 FROM queued),
                    ARRAY(SELECT event_id FROM queued WHERE event_id IS NOT NULL ORDER BY event_id)
               FROM waiting
-        """, rows=rows, fit=fit, cron=cron_id, uid=self.env.uid)
+        """, rows=rows, fit=fit, cron=cron_id)
 
     @api.model
     def _enqueued(self, cron_awake):
