@@ -83,6 +83,29 @@ def flow_history(rpc):
     return flow_id
 
 
+def form_ab_test(rpc):
+    """ The e-book form against a variant asking two questions at once: browsers shown the form, some sending it. """
+    ebook_id = rpc('ir.model.data', 'check_object_reference', 'mautomate_marketing', 'mautomate_form_demo_ebook')[1]
+    rpc('mautomate.form', 'write', [ebook_id], {'min_fill_seconds': 0})
+    test_id = rpc('mautomate.form', 'action_new_ab_test', [ebook_id])['res_id']
+    variant_b = rpc('mautomate.ab.test', 'read', [test_id], ['variant_ids'])[0]['variant_ids'][1]
+    form_b = rpc('mautomate.ab.variant', 'read', [variant_b], ['res_id'])[0]['res_id']
+    rpc('mautomate.form', 'write', [form_b], {'questions_per_page': 2})
+    rpc('mautomate.ab.test', 'action_start', [test_id])
+    # The form's rate limit allows 10 posts a minute from one address: 9 of the 60 browsers send it.
+    for index in range(60):
+        browser = requests.Session()
+        browser.headers['User-Agent'] = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
+        browser.get(f'{BASE}/')
+        page = browser.get(f'{BASE}/mautomate/form/ebook/embed', headers={'X-Disable-Tracking': '1'}).text
+        if index % 7 == 0:
+            fields = {name: page.split(f'name="{name}" value="', 1)[1].split('"', 1)[0] for name in ('csrf_token', 'mautomate_token')}
+            url = BASE + page.split('data-embed-url="', 1)[1].split('"', 1)[0]
+            browser.post(url, headers={'X-Disable-Tracking': '1'}, data={
+                **fields, 'email': f'ab.reader{index}@example.com', 'name': f'Reader {index}', 'consent': '1'})
+    return test_id
+
+
 def main():
     session = admin_session()
 
@@ -92,6 +115,7 @@ def main():
 
     lead_id = visitor_journey(rpc) if ONLY is None or ONLY - FLOW_SHOTS - {'popup_exit_intent'} else None
     flow_id = flow_history(rpc) if ONLY is None or ONLY & FLOW_SHOTS else None
+    ab_test_id = form_ab_test(rpc) if ONLY is None or 'form_ab_test' in ONLY else None
     azure_id = rpc('ir.model.data', 'check_object_reference', 'base', 'res_partner_12')[1]
     hot_lead_id = (rpc('crm.lead', 'search', [('mautomate_grade', '=', 'A1')], limit=1, order='mautomate_score desc') or [None])[0]
     pages = [
@@ -107,6 +131,7 @@ def main():
         ('flows_kanban', '/odoo/action-mautomate_marketing.mautomate_flow_action', None),
         ('flow_form', f'/odoo/action-mautomate_marketing.mautomate_flow_action/{flow_id}', None),
         ('flow_traces_pivot', '/odoo/action-mautomate_marketing.mautomate_flow_trace_action?view_type=pivot', None),
+        ('form_ab_test', f'/odoo/action-mautomate_marketing.mautomate_ab_test_action/{ab_test_id}', None),
     ]
     pages = [page for page in pages if ONLY is None or page[0] in ONLY]
     profile = tempfile.mkdtemp()
@@ -114,8 +139,14 @@ def main():
                                '--no-first-run', '--disable-background-networking', '--disable-component-update',
                                f'--user-data-dir={profile}', 'about:blank'], stderr=subprocess.DEVNULL)
     try:
-        time.sleep(2)
-        target = next(t for t in requests.get('http://127.0.0.1:9333/json').json() if t['type'] == 'page')
+        # A cold first start of Chromium can take many seconds.
+        for _attempt in range(60):
+            try:
+                targets = requests.get('http://127.0.0.1:9333/json', timeout=2).json()
+                break
+            except requests.RequestException:
+                time.sleep(0.5)
+        target = next(t for t in targets if t['type'] == 'page')
         ws = websocket.create_connection(target['webSocketDebuggerUrl'], suppress_origin=True)
         counter = iter(range(1, 10**6))
 
