@@ -22,7 +22,6 @@ import os
 import resource
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scale  # bench/scale.py: connect to a database through Odoo's registry
-import tracking  # bench/tracking.py: free ports
+import tracking  # bench/tracking.py: free ports, a server
 
 CONTACTS = 100_000
 PARTICIPANTS = CONTACTS     # --participants: fewer for a quick trial
@@ -398,26 +397,6 @@ def oca_figures(odoo, registry, ours, sample, reason):
 # 4. Event to first step on a real server
 # ------------------------------------------------------------
 
-def start_server(odoo_cmd, db, addons_path, logfile):
-    port = tracking.free_port()
-    process = subprocess.Popen(
-        [*odoo_cmd, '-d', db, '--addons-path', addons_path, '--http-port', str(port), '--workers', '2',
-         '--max-cron-threads', '1', '--db-filter', f'^{db}$', '--log-level', 'info', '--logfile', logfile,
-         '--limit-time-real', '600'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f'http://127.0.0.1:{port}'
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if requests.get(f'{base}/web/health', timeout=2).status_code == 200:
-                return process, base
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    os.killpg(process.pid, signal.SIGTERM)
-    sys.exit("Odoo did not start within 180 s")
-
-
 def latency_figures(odoo, registry, args, rounds=5):
     """ Seconds from posting an API event (the client's clock) to its flow's first step done, seen in the
     database: ingest, enrolment, the cron trigger, the cron worker's wake-up and batch. """
@@ -431,7 +410,7 @@ def latency_figures(odoo, registry, args, rounds=5):
         partner_ids = contact_ids(env, rounds + 1)
         cr.commit()
     logfile = tempfile.mktemp(suffix='.log')
-    process, base = start_server(args.odoo_cmd, args.db, args.addons_path, logfile)
+    process, base = tracking.start_odoo(args.odoo_cmd, args.db, args.addons_path, tracking.free_port(), logfile, cron_threads=1)
     latencies = []
     try:
         time.sleep(5)  # the cron worker's first round over the database's due jobs

@@ -33,10 +33,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_odoo(odoo_cmd, db, addons_path, port, logfile):
+def start_odoo(odoo_cmd, db, addons_path, port, logfile, cron_threads=0):
+    """ An Odoo server with 2 workers (and `cron_threads` cron workers) on `db`, answering and warmed: (process, base URL). """
     process = subprocess.Popen(
         [*odoo_cmd, '-d', db, '--addons-path', addons_path, '--http-port', str(port), '--workers', '2',
-         '--max-cron-threads', '0', '--db-filter', f'^{db}$', '--log-level', 'info', '--log-handler', 'werkzeug:INFO',
+         '--max-cron-threads', str(cron_threads), '--db-filter', f'^{db}$', '--log-level', 'info', '--log-handler', 'werkzeug:INFO',
          '--logfile', logfile, '--limit-time-real', '600'],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f'http://127.0.0.1:{port}'
