@@ -113,7 +113,7 @@ def main():
         return session.post(f'{BASE}/web/dataset/call_kw', json={'params': {
             'model': model, 'method': method, 'args': list(args), 'kwargs': kw}}).json()['result']
 
-    lead_id = visitor_journey(rpc) if ONLY is None or ONLY - FLOW_SHOTS - {'popup_exit_intent'} else None
+    lead_id = visitor_journey(rpc) if ONLY is None or ONLY - FLOW_SHOTS - {'popup_exit_intent', 'form_ab_test'} else None
     flow_id = flow_history(rpc) if ONLY is None or ONLY & FLOW_SHOTS else None
     ab_test_id = form_ab_test(rpc) if ONLY is None or 'form_ab_test' in ONLY else None
     azure_id = rpc('ir.model.data', 'check_object_reference', 'base', 'res_partner_12')[1]

@@ -107,7 +107,9 @@ class TestTours(MautomateHttpCase):
     def track_external_page(self, mode, code):
         site = ExternalSite(self.base_url())
         self.addCleanup(site.stop)
-        self.browser_js(f'{site.url}/pricing?mode={mode}', code, ready='window.mautomateTracker && window.mautomateTracker.loaded')
+        # The tracker loads in the page's head: the test clicks once the body is parsed too.
+        self.browser_js(f'{site.url}/pricing?mode={mode}', code,
+                        ready="window.mautomateTracker && window.mautomateTracker.loaded && document.readyState !== 'loading'")
 
     def test_tracker_on_a_site_not_on_odoo(self):
         self.track_external_page('plain', """
