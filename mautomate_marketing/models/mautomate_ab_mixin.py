@@ -29,6 +29,10 @@ class MautomateAbMixin(models.AbstractModel):
         """ Raise a UserError when `test` of this element may not start (another test would count the same events). """
         return
 
+    def _mautomate_ab_copies_released(self):
+        """ These variants, copies made for an A/B test, belong to no test any more: the test was deleted. """
+        return
+
     def _mautomate_ab_tests_changed(self):
         """ Called when tests of this model were created, started, decided, stopped or deleted. """
         return

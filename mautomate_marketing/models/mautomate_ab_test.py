@@ -83,7 +83,11 @@ class MautomateAbTest(models.Model):
 
     def unlink(self):
         res_models = set(self.mapped('res_model'))
+        copies = [(test.res_model, [variant.res_id for variant in test.variant_ids if variant.res_id != test.res_id])
+                  for test in self if test.res_model in self.env]
         result = super().unlink()
+        for res_model, res_ids in copies:
+            self.env[res_model].browse(res_ids).exists()._mautomate_ab_copies_released()
         self._ab_notify_changed(res_models)
         return result
 

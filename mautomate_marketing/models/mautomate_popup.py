@@ -69,6 +69,10 @@ class MautomatePopup(models.Model):
                 "The form of pop-up %s is being A/B tested: stop that test first, the two would count the same submits.",
                 self.name))
 
+    def _mautomate_ab_copies_released(self):
+        # A variant only showed through its test: deleting the test must not make it a pop-up of its own.
+        self.action_archive()
+
     def _mautomate_ab_tests_changed(self):
         # Which pop-ups show, and how, is cached.
         self.env.registry.clear_cache()

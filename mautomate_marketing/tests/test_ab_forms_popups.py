@@ -186,6 +186,14 @@ class TestPopupAbTest(AbMixin, MautomateHttpCase):
         self.opener.cookies.set('mautomate_vid', browser_b)
         self.assertEqual(list(self.popups()), [self.popup.id], "stopped: the tested pop-up for everyone")
 
+    def test_deleting_the_test_archives_its_variant(self):
+        self.test.action_start()
+        self.test.action_stop()
+        self.test.unlink()
+        self.assertFalse(self.popup_b.active, "B was made for the test: it does not become a pop-up of its own")
+        self.assertTrue(self.popup.active)
+        self.assertEqual(list(self.popups()), [self.popup.id])
+
     def test_view_and_submit_from_the_popup_are_counted(self):
         self.test.action_start()
         browser = self.browser_seeing(self.test, 1)
