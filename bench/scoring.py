@@ -180,17 +180,13 @@ def build(odoo, registry):
         for _name, definition in indexes:
             cr.execute(definition)
         print(f"indexed the log in {time.perf_counter() - start:.0f} s", flush=True)
-    vacuum(odoo, registry)
+    vacuum(registry)
     return True
 
 
-def vacuum(odoo, registry, tables=('res_partner', 'crm_lead', 'mautomate_event', 'mautomate_score_entry')):
+def vacuum(registry, tables=('res_partner', 'crm_lead', 'mautomate_event', 'mautomate_score_entry')):
     """ VACUUM sets the visibility map that index-only scans need, as autovacuum would on a live log. """
-    connection = odoo.sql_db.db_connect(registry.db_name).cursor()
-    connection._cnx.autocommit = True
-    for table in tables:
-        connection.execute(f'VACUUM ANALYZE {table}')
-    connection.close()
+    tracking.vacuum(registry.db_name, tables)
 
 
 def settle(odoo, registry):
@@ -216,7 +212,7 @@ def settle(odoo, registry):
         env['mautomate.scoring']._cron_refresh_queue(max_batches=1000)
         print(f"first recompute (every contact's first stage, MQLs handed over) in {time.perf_counter() - start:.0f} s", flush=True)
         env['ir.config_parameter'].set_param(SETTLED, '1')
-    vacuum(odoo, registry)
+    vacuum(registry)
 
 
 def bench_rules(env):
@@ -305,7 +301,7 @@ def recompute_figures(odoo, registry):
         cr.execute("UPDATE mautomate_score_rule SET needs_rebuild = TRUE WHERE id = ANY(%s)", [bench_rules(env).ids])
         cr.commit()
         # Empty as a new ledger is: the deleted rows reclaimed now, not by an autovacuum that may run during the measure.
-        vacuum(odoo, registry, ['mautomate_score_entry'])
+        vacuum(registry, ['mautomate_score_entry'])
         env.invalidate_all()
         start = time.perf_counter()
         env['mautomate.scoring']._recompute_all(auto_commit=True)
@@ -476,7 +472,7 @@ def server_figures(odoo, registry, args, batches=200, rounds=300):
             set_rules_active(registry, rules.ids, active)
             rates[active].append(known_beacon_rate(base, batches, 50, 4, browsers[4 * index:4 * index + 4]))
         # The beacons left 80,000 events and their queue rows: vacuumed, as autovacuum would, before pages are timed.
-        vacuum(odoo, registry, ('mautomate_event', 'mautomate_score_queue', 'ir_cron_trigger'))
+        vacuum(registry, ('mautomate_event', 'mautomate_score_queue', 'ir_cron_trigger'))
         for active in (True, False):
             set_rules_active(registry, rules.ids, active)
             offset = 16 + (0 if active else rounds)

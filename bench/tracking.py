@@ -140,6 +140,11 @@ def attach_time(db, addons_path, odoo_root, event_count):
     return elapsed
 
 
+def vacuum(db, tables):
+    """ VACUUM ANALYZE these tables, as autovacuum would: a measure then does not run during the cleanup after the one before. """
+    subprocess.run(['psql', '-q', '-d', db, '-c', f'VACUUM ANALYZE {", ".join(tables)}'], check=True)
+
+
 def verdict(ok):
     return 'OK' if ok else 'MISSED'
 
@@ -158,6 +163,8 @@ def main():
     process, base = start_odoo(args.odoo_cmd, args.db, args.addons_path, free_port(), logfile)
     try:
         rate = beacon_rate(base, args.batches, 50, clients=4)
+        # The 20,000 beacon events just stored: vacuumed before pages are timed (see bench/scoring.py).
+        vacuum(args.db, ('mautomate_event', 'website_visitor'))
         pages = {path: page_times(base, path, args.rounds, logfile) for path in ('/', '/contactus')}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
