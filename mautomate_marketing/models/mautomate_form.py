@@ -162,19 +162,25 @@ class MautomateForm(models.Model):
 
     def _log_view(self, test, origin):
         """ The form_view event of this form shown to a visitor (origin as for _submit), naming the A/B test that chose it. """
+        partner = origin.get('user_partner')
+        return self.env['mautomate.event'].sudo()._ingest([self._event_vals(
+            'form_view', origin, partner.id if partner else None, {'ab_test': test.id} if test else {})])
+
+    def _event_vals(self, event_type, origin, partner_id, payload):
+        """ An event of this form, for _ingest: where it was shown or sent (origin as for _submit), its contact, its payload. """
         self.ensure_one()
-        return self.env['mautomate.event'].sudo()._ingest([{
-            'event_type': 'form_view',
+        return {
+            'event_type': event_type,
             'source': 'website',
             'name': self.name,
             'url': origin.get('url'),
             'visitor_id': origin['visitor'].id if origin.get('visitor') else None,
             'anonymous_id': origin.get('browser_id'),
-            'partner_id': origin['user_partner'].id if origin.get('user_partner') else None,
+            'partner_id': partner_id,
             'res_model': self._name,
             'res_id': self.id,
-            'payload': {'form': self.slug, **({'ab_test': test.id} if test else {})},
-        }])
+            'payload': {'form': self.slug, **payload},
+        }
 
     def action_view_submits(self):
         self.ensure_one()
@@ -369,24 +375,14 @@ class MautomateForm(models.Model):
         visitor = origin.get('visitor')
         Event = self.env['mautomate.event'].sudo()
         events = Event._ingest([{
-            'event_type': 'form_submit',
-            'source': 'website',
-            'name': self.name,
-            'url': origin.get('url'),
-            'visitor_id': visitor.id if visitor else None,
-            'anonymous_id': origin.get('browser_id'),
-            'partner_id': partner.id or None,
-            'lead_id': lead.id if lead else None,
-            'res_model': self._name,
-            'res_id': self.id,
-            'payload': {
-                'form': self.slug,
+            **self._event_vals('form_submit', origin, partner.id or None, {
                 'answers': {question._input_name(): payload_value(question, value)
                             for question, value in answers.items() if value is not None},
                 'differing': sorted(differing),
                 **({'ab_test': origin['ab_test'].id} if origin.get('ab_test') else {}),
                 **({'popup': origin['popup'].id} if origin.get('popup') else {}),
-            },
+            }),
+            'lead_id': lead.id if lead else None,
             **{name: value for name, value in (origin.get('utm') or {}).items() if value},
         }])
         if partner and (visitor or origin.get('browser_id')):
