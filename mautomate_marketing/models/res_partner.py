@@ -113,8 +113,8 @@ class ResPartner(models.Model):
 
         Concurrent requests for the same new e-mail (a double click) must not create two contacts:
         the e-mails without a contact are locked for the transaction, and a request that had to wait
-        for another one restarts with a fresh snapshot (a serialization failure, which Odoo retries),
-        in which the other's contact is visible. Known e-mails take no lock.
+        for another one, or began before another one's end, restarts with a fresh snapshot (a
+        serialization failure, which Odoo retries), in which the other's contact is visible. Known e-mails take no lock.
         """
         emails = {}
         for email, name in names_by_email.items():
@@ -129,18 +129,32 @@ class ResPartner(models.Model):
         partners = self.sudo()._find_or_create_from_emails(list(emails.values()), additional_values=values_by_email)
         return dict(zip(emails, partners, strict=True))
 
+    def init(self):
+        super().init()
+        # Rows of e-mail locks (a hash bucket each, at most 65,536): UNLOGGED, as locks need no crash safety.
+        self.env.cr.execute("""
+            CREATE UNLOGGED TABLE IF NOT EXISTS mautomate_email_lock (
+                bucket int4 PRIMARY KEY,
+                locked_at timestamp NOT NULL
+            )
+        """)
+
     @api.model
     def _mautomate_lock_emails(self, emails_normalized):
-        """ Serialise what transactions do for these e-mails (find or create their contact, file a form's lead): a
-        transaction that had to wait for another restarts (a serialization failure, which Odoo retries) and sees its work. """
-        keys = [f'mautomate_marketing.email:{email}' for email in emails_normalized]
-        self.env.cr.execute(SQL("SELECT bool_and(pg_try_advisory_xact_lock(hashtext(key))) FROM unnest(%s::text[]) key", keys))
-        if self.env.cr.fetchone()[0]:
-            return
-        # Another transaction holds one: wait for it to end, then restart so that its contact is seen.
-        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(key)) FROM unnest(%s::text[]) key", keys))
-        self.env.cr.execute(SQL("""DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-            MESSAGE = 'mautomate: a contact with this e-mail was being created concurrently'; END $$"""), log_exceptions=False)
+        """ Serialise what transactions do for these e-mails (find or create their contact, file a form's lead).
+
+        Each e-mail's bucket row is written: a transaction that waited for another one's row, or whose
+        snapshot predates another one's write (it started while that one held the row), fails with a
+        serialization failure, which Odoo retries with a fresh snapshot in which the other's work is seen.
+        An advisory lock could not tell the second case, and the late transaction would not see that work.
+        """
+        self.env.cr.execute(SQL("""
+            INSERT INTO mautomate_email_lock (bucket, locked_at)
+            SELECT DISTINCT hashtext(key) & 65535, now() at time zone 'UTC'
+              FROM unnest(%s::text[]) key
+             ORDER BY 1
+                ON CONFLICT (bucket) DO UPDATE SET locked_at = EXCLUDED.locked_at
+        """, [f'mautomate_marketing.email:{email}' for email in emails_normalized]), log_exceptions=False)
 
     def _mautomate_history_protected(self):
         """ The contacts that never receive an anonymous browser's history: the companies' own and

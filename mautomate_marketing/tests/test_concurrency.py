@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from unittest.mock import patch
 
+import psycopg2
 import requests
 
 from odoo import SUPERUSER_ID, api
@@ -57,6 +58,21 @@ class TestConcurrentIdentity(common.TransactionCase):
             created = self.committed_contacts(email)
             self.assertEqual(len(created), 1, "one contact per normalised e-mail")
             self.assertEqual(results, created * self.CLIENTS, "every request got that contact")
+
+    def test_a_request_begun_before_another_ended_restarts(self):
+        """ A request whose snapshot predates another's new contact must not create a second one, though
+        it takes the lock only after the other ended. """
+        email = f'late.snapshot.{uuid.uuid4().hex[:8]}@example.com'
+        self.addCleanup(self.delete_contacts, email)
+        with self.registry.cursor() as late_cr:
+            late_env = api.Environment(late_cr, SUPERUSER_ID, {})
+            self.assertFalse(late_env['res.partner'].search([('email_normalized', '=', email)]))
+            with self.registry.cursor() as cr:
+                self.find_or_create(email, api.Environment(cr, SUPERUSER_ID, {}))
+            with self.assertRaises(psycopg2.errors.SerializationFailure):
+                self.find_or_create(email, late_env)
+            late_cr.rollback()
+        self.assertEqual(len(self.committed_contacts(email)), 1)
 
     @staticmethod
     def find_or_create(email, env):
