@@ -130,7 +130,7 @@ class ResPartner(models.Model):
         return dict(zip(emails, partners, strict=True))
 
     def init(self):
-        super().init()
+        res = super().init()
         # Rows of e-mail locks (a hash bucket each, at most 65,536): UNLOGGED, as locks need no crash safety.
         self.env.cr.execute("""
             CREATE UNLOGGED TABLE IF NOT EXISTS mautomate_email_lock (
@@ -138,6 +138,7 @@ class ResPartner(models.Model):
                 locked_at timestamp NOT NULL
             )
         """)
+        return res
 
     @api.model
     def _mautomate_lock_emails(self, emails_normalized):
