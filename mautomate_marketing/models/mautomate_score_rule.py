@@ -137,6 +137,8 @@ class MautomateScoreRule(models.Model):
     @tools.ormcache()
     def _get_scoring_event_types(self):
         """ Event types that active behaviour rules score (None: any type). Cached: asked on every ingest. """
+        # A rule written in this transaction is read as written, not as the database had it (the cache outlives it).
+        self.flush_model(['active', 'rule_type', 'event_type'])
         self.env.cr.execute("SELECT DISTINCT event_type FROM mautomate_score_rule WHERE active AND rule_type = 'behaviour'")
         return frozenset(row[0] for row in self.env.cr.fetchall())
 
