@@ -345,13 +345,14 @@ class MautomateEvent(models.Model):
         if erase:
             query = SQL("DELETE FROM mautomate_event WHERE %s", browsers)
         else:
-            query = SQL("UPDATE mautomate_event SET partner_id = %s WHERE %s RETURNING id", partner.id, browsers)
+            query = SQL("UPDATE mautomate_event SET partner_id = %s WHERE %s RETURNING id, event_type", partner.id, browsers)
         self.env.cr.execute(query)
         count = self.env.cr.rowcount
         self.invalidate_model(['partner_id'])
         if count and not erase:
-            # The history now has a contact: score it at once.
-            self.env['mautomate.scoring']._score_new_events([row[0] for row in self.env.cr.fetchall()])
+            # The history now has a contact: score it at once (page views only when a rule awards them).
+            rows = self.env.cr.fetchall()
+            self.env['mautomate.scoring']._score_new_events([row[0] for row in rows], {row[1] for row in rows})
         return count
 
     # ------------------------------------------------------------

@@ -30,6 +30,21 @@ class TestIdentity(MautomateCase):
         self.assertEqual(self.Event._attach_anonymous_history(self.partner, anonymous_ids=[browser_id]), 1)
         self.assertFalse(event.exists())
 
+    def test_attached_page_views_are_queued_only_when_a_rule_scores_them(self):
+        self.env['mautomate.score.rule'].search([('rule_type', '=', 'behaviour')]).active = False
+        Queue = self.env['mautomate.score.queue']
+        browser_id = self.new_browser_id()
+        views = self.ingest(anonymous_id=browser_id) | self.ingest(anonymous_id=browser_id)
+        self.assertEqual(self.Event._attach_anonymous_history(self.partner, anonymous_ids=[browser_id]), 2)
+        self.assertFalse(Queue.search([('event_id', 'in', views.ids)]), "no rule scores a page view, and none moves a stage")
+        other_browser = self.new_browser_id()
+        submit = self.ingest(anonymous_id=other_browser, event_type='form_submit')
+        view = self.ingest(anonymous_id=other_browser)
+        Queue.search([]).unlink()
+        self.assertEqual(self.Event._attach_anonymous_history(self.partner, anonymous_ids=[other_browser]), 2)
+        self.assertEqual(Queue.search([('event_id', 'in', (submit | view).ids)]).event_id, submit | view,
+                         "a form submit may move the stage: the history is refreshed")
+
     def test_nothing_to_attach(self):
         self.assertEqual(self.Event._attach_anonymous_history(self.partner), 0)
 
