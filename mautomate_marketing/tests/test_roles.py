@@ -28,11 +28,25 @@ class TestRoles(common.TransactionCase):
     def open_form(self, record):
         """ What the web client does to show the record's form; returns the fields it read. """
         model = self.env[record._name]
-        arch = model.get_views([(False, 'form')])['views']['form']['arch']
-        top_level = [node.get('name') for node in etree.fromstring(arch).iter('field')
-                     if not any(parent.tag == 'field' for parent in node.iterancestors())]
-        values = model.browse(record.id).web_read({name: {} for name in top_level})[0]
-        return values
+        arch = etree.fromstring(model.get_views([(False, 'form')])['views']['form']['arch'])
+        return model.browse(record.id).web_read(self.read_spec(model, arch))[0]
+
+    def read_spec(self, model, node):
+        """ The fields of a view node, as the web client reads them: the names of related records, and the fields
+        of a list of related records its own list shows (the rows it opens are read when opened). """
+        spec = {}
+        for field_node in node.iterfind('.//field'):
+            if any(parent.tag == 'field' for parent in field_node.iterancestors() if parent in node.iterdescendants()):
+                continue
+            field = model._fields[field_node.get('name')]
+            if field.type in ('many2one', 'many2many'):
+                spec[field.name] = {'fields': {'display_name': {}}}
+            elif field.type == 'one2many':
+                rows = field_node.find('list')
+                spec[field.name] = {'fields': self.read_spec(self.env[field.comodel_name], rows) if rows is not None else {}}
+            else:
+                spec[field.name] = {}
+        return spec
 
     def assert_timeline_readable(self, record):
         action = self.env[record._name].browse(record.id).action_mautomate_timeline()
@@ -61,3 +75,27 @@ class TestRoles(common.TransactionCase):
     def test_marketing_user_opens_contacts(self):
         self.assertEqual(self.open_form(self.contact)['mautomate_event_count'], 1)
         self.assert_timeline_readable(self.contact)
+
+    @users('mau_marketing_user', 'mau_marketing_manager')
+    def test_marketing_opens_what_it_configures(self):
+        """ Forms (their questions' fields, their leads' tags), flows (their triggers' fields), pop-ups, calls to
+        action and score rules open for marketing without Sales rights. """
+        for xmlid in ('mautomate_form_demo_ebook', 'mautomate_flow_demo_parcel_delivered', 'mautomate_cta_demo_journey'):
+            record = self.env.ref(f'mautomate_marketing.{xmlid}')
+            self.assertEqual(self.open_form(record)['id'], record.id)
+        form = self.env.ref('mautomate_marketing.mautomate_form_demo_ebook')
+        self.assertTrue(self.open_form(form)['question_ids'][0]['field_id']['display_name'])
+
+    @users('mau_marketing_manager')
+    def test_marketing_manager_builds_a_form_and_tests_it(self):
+        tag = self.env['crm.tag'].sudo().create({'name': 'E-book'})
+        email = self.env['ir.model.fields']._get('res.partner', 'email')
+        self.assertIn(email, self.env['ir.model.fields'].search([('model', '=', 'res.partner'), ('name', '=', 'email')]),
+                      "the question's field can be picked")
+        form = self.env['mautomate.form'].create({
+            'name': 'Price list', 'lead_tag_ids': [(6, 0, tag.ids)],
+            'question_ids': [(0, 0, {'field_id': email.id})],
+        })
+        self.assertEqual(form.question_ids.field_id, email)
+        form.action_new_ab_test()
+        self.assertEqual(len(form.ab_test_ids.variant_ids), 2, "variant A and the copy to edit")
