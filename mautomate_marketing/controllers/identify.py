@@ -17,6 +17,13 @@ class MautomateIdentify(http.Controller):
     def identify(self, **_form):
         """ tracker.js identify(): {"vid": ..., "email": ..., "signature": HMAC of the e-mail}. Only a
         signature made with the identify secret (known to the other site's server) is accepted. """
+        if origin := request.httprequest.headers.get('Origin'):
+            # tracker.js sends the browser's cookies, as its beacons do: the page may read the answer only when
+            # it is named (not '*'). The answer tells nothing a valid signature did not already give.
+            headers = request.future_response.headers
+            headers.set('Access-Control-Allow-Origin', origin)
+            headers.set('Access-Control-Allow-Credentials', 'true')
+            headers.add('Vary', 'Origin')
         try:
             body = parse_json_body(read_body())
             browser_id, email_normalized = self._validate_identify(body)

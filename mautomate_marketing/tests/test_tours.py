@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -125,6 +127,26 @@ class TestTours(MautomateHttpCase):
         self.assertEqual(by_type['page_view'].name, 'Acme pricing')
         self.assertEqual(by_type['cta_click'].name, 'Book a demo')
         self.assertEqual(by_type['download'].name, 'brochure.pdf')
+
+    def test_identify_on_a_site_not_on_odoo(self):
+        """ The other site's page learns that the database accepted its identify() (a cross-site answer it may read). """
+        secret = self.env['res.config.settings']._mautomate_get_identify_secret()
+        signature = hmac.new(secret.encode(), b'ines@shop.example.com', hashlib.sha256).hexdigest()
+        self.track_external_page('plain', f"""
+            window.mautomateTracker.identify('Ines@Shop.example.com', '{signature}').then((accepted) => {{
+                if (!accepted) {{
+                    console.error('identify() was accepted, yet the page was told it was not');
+                }}
+                return window.mautomateTracker.identify('ines@shop.example.com', 'forged');
+            }}).then((accepted) => {{
+                if (accepted) {{
+                    console.error('a forged identify() was reported accepted');
+                }}
+                console.log('test successful');
+            }});
+        """)
+        ines = self.env['res.partner'].search([('email_normalized', '=', 'ines@shop.example.com')])
+        self.assertEqual(self.events([('source', '=', 'tracker')]).partner_id, ines)
 
     def test_tracker_waits_for_consent(self):
         self.track_external_page('ask', """
