@@ -3,18 +3,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from odoo import fields, http
 from odoo.http import request
 
-from ..models.event_validation import HARD_BODY_LIMIT, MAX_BODY_BYTES, EventValidationError, parse_json_body, validate_beacon
+from ..models.event_validation import BODY_TOO_LARGE, HARD_BODY_LIMIT, EventValidationError, parse_json_body, validate_beacon
 
 
 def read_body():
-    """ The request body, refused unread when its declared length is too large. """
-    too_large = EventValidationError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
-    if (request.httprequest.content_length or 0) > MAX_BODY_BYTES:
-        raise too_large
+    """ The request body (one of a declared length too large was refused already, see ir.http._pre_dispatch). """
     try:
         return request.httprequest.get_data()
     except RequestEntityTooLarge:
-        raise too_large from None
+        raise EventValidationError(BODY_TOO_LARGE, 413) from None
 
 
 def error_response(error):

@@ -14,7 +14,8 @@ MAX_NAME_LENGTH = 256
 MAX_EMAIL_LENGTH = 320
 MAX_PAYLOAD_BYTES = 4096
 MAX_BODY_BYTES = 64 * 1024
-# Odoo itself refuses bodies past this before the controller runs (an HTML 413).
+BODY_TOO_LARGE = f"body larger than {MAX_BODY_BYTES} bytes"
+# What werkzeug reads at most of a body whose length is not declared (chunked).
 HARD_BODY_LIMIT = 1024 * 1024
 MAX_EVENTS_PER_REQUEST = 100
 BEACON_EVENT_TYPES = {'page_view', 'cta_click', 'download', 'link_click'}
@@ -33,7 +34,7 @@ class EventValidationError(Exception):
 
 def parse_json_body(data):
     if len(data) > MAX_BODY_BYTES:
-        raise EventValidationError(f"body larger than {MAX_BODY_BYTES} bytes", 413)
+        raise EventValidationError(BODY_TOO_LARGE, 413)
     try:
         body = json.loads(data.decode('utf-8'))
     except (UnicodeDecodeError, ValueError, RecursionError):

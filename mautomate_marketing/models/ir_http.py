@@ -1,9 +1,11 @@
 import logging
 
+from werkzeug.exceptions import abort
+
 from odoo import models
 from odoo.http import request
 
-from .event_validation import MAX_BODY_BYTES
+from .event_validation import BODY_TOO_LARGE, MAX_BODY_BYTES
 
 _logger = logging.getLogger(__name__)
 
@@ -13,9 +15,14 @@ class IrHttp(models.AbstractModel):
 
     @classmethod
     def _pre_dispatch(cls, rule, args):
-        # JSON routes read their body whatever its Content-Type: keep it before Odoo parses it as a form.
-        if rule.endpoint.routing.get('mautomate_json_body') and 0 < (request.httprequest.content_length or 0) <= MAX_BODY_BYTES:
-            request.httprequest.get_data()
+        if rule.endpoint.routing.get('mautomate_json_body'):
+            length = request.httprequest.content_length or 0
+            if length > MAX_BODY_BYTES:
+                # Refused before Odoo reads the body as a form, which would answer a large one with an HTML page.
+                abort(request.make_json_response({'error': BODY_TOO_LARGE}, status=413))
+            if length:
+                # JSON routes read their body whatever its Content-Type: keep it before Odoo parses it as a form.
+                request.httprequest.get_data()
         return super()._pre_dispatch(rule, args)
 
     @classmethod

@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -14,6 +16,7 @@ from .common import MautomateHttpCase
 
 API = '/mautomate/api/v1/events'
 TRACK = '/mautomate/track'
+IDENTIFY = '/mautomate/identify'
 OPENAPI = '/mautomate/api/v1/openapi.json'
 JSON_TYPES = {'object': dict, 'array': list, 'string': str, 'integer': int, 'number': (int, float), 'boolean': bool}
 
@@ -122,6 +125,11 @@ class TestOpenApi(MautomateHttpCase):
     def beacon(self, *events, vid='b2' * 16):
         return {'vid': vid, 'events': list(events) or [{'type': 'page_view'}]}
 
+    def identify_body(self, email='dora@example.com', **values):
+        secret = self.env['res.config.settings']._mautomate_get_identify_secret()
+        signature = hmac.new(secret.encode(), email.encode(), hashlib.sha256).hexdigest()
+        return {'vid': 'c3' * 16, 'email': email, 'signature': signature, **values}
+
     def stored(self, response):
         return self.events([('id', 'in', response.json()['ids'])])
 
@@ -132,7 +140,7 @@ class TestOpenApi(MautomateHttpCase):
         self.assertEqual(response.headers.get('Access-Control-Allow-Origin'), '*')
         self.assertEqual(response.json(), {**self.doc, 'servers': [{'url': self.base_url()}]})
         self.assertTrue(response.json()['openapi'].startswith('3.'))
-        self.assertEqual(set(self.doc['paths']), {API, TRACK})
+        self.assertEqual(set(self.doc['paths']), {API, TRACK, IDENTIFY})
 
     def test_every_documented_status_is_produced(self):
         revoked = self.env['mautomate.api.key'].create({'name': 'Revoked'})
@@ -152,11 +160,24 @@ class TestOpenApi(MautomateHttpCase):
                 (202, self.beacon(), None),
                 (400, b'[1]', None),
                 (413, self.beacon(*[{'type': 'page_view'}] * 101), None),
+                (413, self.beacon(vid='a' * 2 * 1024 * 1024), None),
                 (422, self.beacon(vid='nope'), None),
+                (429, self.beacon(), None),
+            ],
+            IDENTIFY: [
+                (200, self.identify_body(), None),
+                (400, b'{"vid": ', None),
+                (403, self.identify_body(signature='forged'), None),
+                (413, self.identify_body(email='a' * 2 * 1024 * 1024), None),
+                (422, self.identify_body(vid='nope'), None),
             ],
         }
+        requests_by_status[API].append((413, {'name': 'x' * 2 * 1024 * 1024}, None))
         for path, cases in requests_by_status.items():
             for status, body, token in cases:
+                if status == 429:
+                    # The limit is then below what this test has already sent from this address.
+                    self.env['ir.config_parameter'].set_param('mautomate_marketing.rate_limit_track', 1)
                 with self.subTest(path=path, status=status):
                     self.assertEqual(self.call(path, body, token).status_code, status)
             self.assertEqual(self.statuses[path], {int(status) for status in self.doc['paths'][path]['post']['responses']},
@@ -173,7 +194,7 @@ class TestOpenApi(MautomateHttpCase):
 
     def test_response_fields_are_all_required(self):
         """ With additionalProperties false, call() then proves every documented answer field is present, and no other. """
-        for name in ('ApiEventsStored', 'BeaconStored', 'Error'):
+        for name in ('ApiEventsStored', 'BeaconStored', 'Identified', 'Error'):
             schema = self.schemas[name]
             self.assertEqual(set(schema['required']), set(schema['properties']), name)
             self.assertIs(schema['additionalProperties'], False, name)
