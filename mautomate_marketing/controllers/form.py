@@ -122,7 +122,8 @@ class MautomateForms(http.Controller):
         return {
             'tracked': tracked,
             'ip': request.httprequest.remote_addr,
-            'visitor': Visitor._get_visitor_from_request(force_create=create_visitor) if known else None,
+            'visitor': (Visitor._mautomate_request_visitor() if create_visitor else Visitor._get_visitor_from_request())
+                       if known else None,
             'browser_id': browser_id,
             # Embedded (a block, a pop-up): the page it is on.
             'url': (embed and request.httprequest.referrer) or request.httprequest.url,

@@ -30,6 +30,7 @@ from . import mautomate_ab_variant
 from . import mautomate_form
 from . import mautomate_form_question
 from . import mautomate_rate_limit
+from . import mautomate_lock
 from . import mautomate_cta
 from . import mautomate_cta_line
 from . import mautomate_consent_hold

@@ -129,33 +129,10 @@ class ResPartner(models.Model):
         partners = self.sudo()._find_or_create_from_emails(list(emails.values()), additional_values=values_by_email)
         return dict(zip(emails, partners, strict=True))
 
-    def init(self):
-        res = super().init()
-        # Rows of e-mail locks (a hash bucket each, at most 65,536): UNLOGGED, as locks need no crash safety.
-        self.env.cr.execute("""
-            CREATE UNLOGGED TABLE IF NOT EXISTS mautomate_email_lock (
-                bucket int4 PRIMARY KEY,
-                locked_at timestamp NOT NULL
-            )
-        """)
-        return res
-
     @api.model
     def _mautomate_lock_emails(self, emails_normalized):
-        """ Serialise what transactions do for these e-mails (find or create their contact, file a form's lead).
-
-        Each e-mail's bucket row is written: a transaction that waited for another one's row, or whose
-        snapshot predates another one's write (it started while that one held the row), fails with a
-        serialization failure, which Odoo retries with a fresh snapshot in which the other's work is seen.
-        An advisory lock could not tell the second case, and the late transaction would not see that work.
-        """
-        self.env.cr.execute(SQL("""
-            INSERT INTO mautomate_email_lock (bucket, locked_at)
-            SELECT DISTINCT hashtext(key) & 65535, now() at time zone 'UTC'
-              FROM unnest(%s::text[]) key
-             ORDER BY 1
-                ON CONFLICT (bucket) DO UPDATE SET locked_at = EXCLUDED.locked_at
-        """, [f'mautomate_marketing.email:{email}' for email in emails_normalized]), log_exceptions=False)
+        """ Serialise what transactions do for these e-mails (find or create their contact, file a form's lead). """
+        self.env['mautomate.lock']._acquire([f'email:{email}' for email in emails_normalized])
 
     def _mautomate_history_protected(self):
         """ The contacts that never receive an anonymous browser's history: the companies' own and

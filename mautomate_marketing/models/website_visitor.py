@@ -1,8 +1,7 @@
 import ipaddress
 import logging
 import uuid
-
-from psycopg2 import OperationalError
+from contextlib import contextmanager
 
 from odoo import models, tools
 from odoo.http import request
@@ -209,6 +208,18 @@ class WebsiteVisitor(models.Model):
             {email_normalized: name}, {email_normalized: new_contact})[email_normalized]
         return partner - partner._mautomate_history_protected()
 
+    @contextmanager
+    def _mautomate_guard(self, message, *args):
+        """ Runs tracking in a savepoint: its error is logged, never raised, but for a concurrent request's, which
+        Odoo retries (the whole request, so that nothing is lost). """
+        try:
+            with self.env.cr.savepoint():
+                yield
+        except Exception as error:
+            if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
+                raise
+            _logger.exception(message, *args)
+
     def _mautomate_form_partner(self, model_name, identity):
         """ Who submits a website form: a logged-in user is its own contact, an anonymous visitor
         the contact of the e-mail typed. Errors other than a concurrent request (which Odoo
@@ -218,15 +229,8 @@ class WebsiteVisitor(models.Model):
             return user.partner_id
         if model_name != 'crm.lead' and not self._mautomate_should_track():
             return self.env['res.partner']
-        try:
-            with self.env.cr.savepoint():
-                return self._mautomate_form_contact(identity)
-        except OperationalError as error:
-            if isinstance(error, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY):
-                raise
-            _logger.exception("Could not find the contact of a %s form", model_name)
-        except Exception:
-            _logger.exception("Could not find the contact of a %s form", model_name)
+        with self._mautomate_guard("Could not find the contact of a %s form", model_name):
+            return self._mautomate_form_contact(identity)
         return self.env['res.partner']
 
     def _track_form_submit(self, model_name, record_id, partner):
@@ -234,14 +238,18 @@ class WebsiteVisitor(models.Model):
         history; tracking never fails the form. """
         if not self._mautomate_should_track():
             return
-        try:
-            with self.env.cr.savepoint():
-                self._mautomate_log_form_submit(model_name, record_id, partner)
-        except Exception:
-            _logger.exception("Could not log the submission of a %s form", model_name)
+        with self._mautomate_guard("Could not log the submission of a %s form", model_name):
+            self._mautomate_log_form_submit(model_name, record_id, partner)
+
+    def _mautomate_request_visitor(self):
+        """ The request's visitor, created if new. The two submits of a double click would upsert its row at once:
+        the second waits for the first, then restarts (see mautomate.lock), instead of failing in website's own
+        statement, which logs an error. """
+        self.env['mautomate.lock']._acquire([f'website.visitor:{self._get_access_token()}'])
+        return self._get_visitor_from_request(force_create=True)
 
     def _mautomate_log_form_submit(self, model_name, record_id, partner):
-        visitor = self._get_visitor_from_request(force_create=True)
+        visitor = self._mautomate_request_visitor()
         record = self.env[model_name].sudo().browse(record_id or []).exists()
         lead = record if model_name == 'crm.lead' else self.env['crm.lead']
         self.env['mautomate.event'].sudo()._ingest([{

@@ -1,3 +1,4 @@
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -127,6 +128,7 @@ class TestDoubleSubmit(common.TransactionCase):
         # The test runner holds the registry lock while tests run; lift it as Odoo's HttpCase does.
         self.patch(Registry, '_lock', DummyRLock())
         self.emails = []
+        self.forget_rate_counters()
         self.addCleanup(self.delete_committed_rows)
 
     def delete_committed_rows(self):
@@ -138,6 +140,12 @@ class TestDoubleSubmit(common.TransactionCase):
             env['website.visitor'].search(['|', ('lead_ids', 'in', leads.ids), ('partner_id', 'in', partners.ids)]).unlink()
             leads.unlink()
             partners.unlink()
+        self.forget_rate_counters()
+
+    def forget_rate_counters(self):
+        """ Committed requests from this address count towards its per-minute limits: each test counts its own. """
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM mautomate_rate_limit")
 
     def test_double_click_on_the_lead_form(self):
         url = f'http://{HOST}:{config["http_port"]}/website/form/crm.lead'
@@ -163,3 +171,41 @@ class TestDoubleSubmit(common.TransactionCase):
                 self.assertEqual(len(contact), 1, "one contact per normalised e-mail")
                 self.assertEqual(len(leads), self.CLIENTS, "every submit still makes its lead")
                 self.assertEqual(leads.partner_id, contact)
+
+    def test_double_click_on_a_marketing_form_of_a_new_browser(self):
+        """ The form page is the browser's first: its two submits at once both create its website visitor. The
+        second waits for the first and restarts, logging no error. """
+        base = f'http://{HOST}:{config["http_port"]}'
+        with self.registry.cursor() as cr:
+            form = api.Environment(cr, SUPERUSER_ID, {}).ref('mautomate_marketing.mautomate_form_demo_ebook')
+            self.addCleanup(self.set_min_fill_seconds, form.min_fill_seconds)
+            form.min_fill_seconds = 0
+        for _trial in range(3):
+            email = f'dan.{uuid.uuid4().hex[:8]}@example.com'
+            self.emails.append(email)
+            browser = requests.Session()
+            browser.headers['User-Agent'] = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36'
+            page = browser.get(f'{base}/mautomate/form/ebook', timeout=60).text
+            data = {name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ('mautomate_token', 'csrf_token')}
+            data.update(email=email, name='Dan Double', company_name='Double AB', consent='1')
+            barrier = threading.Barrier(2)
+
+            def submit(_index, browser=browser, data=data, barrier=barrier):
+                clone = requests.Session()
+                clone.headers.update(browser.headers)
+                clone.cookies.update(browser.cookies)
+                barrier.wait(timeout=30)
+                return clone.post(f'{base}/mautomate/form/ebook', data=data, timeout=60, allow_redirects=False)
+
+            with self.assertNoLogs('odoo.sql_db', 'ERROR'), ThreadPoolExecutor(2) as pool:
+                responses = list(pool.map(submit, range(2)))
+            self.assertEqual([response.status_code for response in responses], [200, 200], [r.text[:200] for r in responses])
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                contact = env['res.partner'].search([('email_normalized', '=', email)])
+                self.assertEqual(len(contact), 1)
+                self.assertEqual(len(env['crm.lead'].search([('partner_id', '=', contact.id)])), 1, "one lead, which both submits update")
+
+    def set_min_fill_seconds(self, seconds):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {}).ref('mautomate_marketing.mautomate_form_demo_ebook').min_fill_seconds = seconds
