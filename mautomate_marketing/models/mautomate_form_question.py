@@ -152,6 +152,9 @@ class MautomateFormQuestion(models.Model):
             return None, (self.env._("This field is required.") if self.required or self._is_email() else None)
         if len(text) > self._max_length():
             return None, self.env._("At most %s characters.", self._max_length())
+        # Bytes that were not UTF-8 arrive as U+FFFD; PostgreSQL stores no NUL.
+        if '\ufffd' in text or '\x00' in text:
+            return None, self.env._("Some characters could not be read: type them again.")
         if self.input_type == 'email':
             normalized = tools.email_normalize(text, strict=True)
             return (normalized, None) if normalized else (None, self.env._("Enter a valid e-mail address."))

@@ -1,6 +1,7 @@
 import re
 import time
 from contextlib import contextmanager
+from urllib.parse import quote
 
 from psycopg2 import IntegrityError
 
@@ -391,6 +392,19 @@ class TestFormPages(FormMixin, MautomateHttpCase):
         self.assertEqual(self.submit('/mautomate/form/checks', email='big@example.com', name='x' * 70000).status_code, 413,
                          "a body past the form's limit is refused unread")
         self.assertFalse(self.contact('big@example.com'))
+
+    def test_unreadable_characters_are_refused(self):
+        """ Bytes that are not UTF-8 (read as U+FFFD) and NUL give a message next to the field, not a contact. """
+        self.open_form()
+        tokens = {name: quote(self.hidden(name), safe='') for name in ('mautomate_token', 'csrf_token')}
+        for email, name in (('%FF%FE%40example.com', 'Bytes'), ('nul%00%40example.com', 'Nul'), ('ok%40example.com', 'Nul%00')):
+            body = (f"mautomate_token={tokens['mautomate_token']}&csrf_token={tokens['csrf_token']}&consent=1"
+                    f"&email={email}&name={name}&company_name=Unreadable")
+            response = self.url_open(FORM_URL, data=body.encode(), allow_redirects=False,
+                                     headers={'Content-Type': 'application/x-www-form-urlencoded'})
+            self.assertEqual(response.status_code, 400, response.text[:300])
+            self.assertIn('could not be read', response.text)
+        self.assertFalse(self.env['res.partner'].search([('company_name', '=', 'Unreadable')]))
 
     def test_rate_limit_answers_429(self):
         # The requests share the test's transaction, hence its now(): one minute, whatever the clock says.
