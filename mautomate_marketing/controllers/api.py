@@ -21,7 +21,8 @@ class MautomateApi(http.Controller):
         from it as form fields arrives in ``_form`` and is ignored.
         """
         scheme, _sep, token = request.httprequest.headers.get('Authorization', '').partition(' ')
-        key, status = request.env['mautomate.api.key'].sudo()._authenticate(token.strip() if scheme == 'Bearer' else '')
+        # The scheme's name is case-insensitive (RFC 7235).
+        key, status = request.env['mautomate.api.key'].sudo()._authenticate(token.strip() if scheme.lower() == 'bearer' else '')
         if status == 'invalid':
             response = error_response(EventValidationError("missing or invalid API token", 401))
             response.headers['WWW-Authenticate'] = 'Bearer realm="mautomate"'

@@ -33,6 +33,11 @@ class TestEventApi(MautomateHttpCase):
         self.assertNotIn(self.token, self.key.sudo().key_hash)
         self.assertEqual(self.env['mautomate.api.key']._authenticate(self.token), (self.key, 'ok'))
 
+    def test_the_scheme_name_is_case_insensitive(self):
+        body = {'email': 'ann@example.com', 'name': 'Lower case'}
+        response = self.post_json(API, body, headers={'Authorization': f'bearer {self.token}'})
+        self.assertEqual(response.status_code, 201, "RFC 7235")
+
     def test_missing_wrong_and_revoked_tokens(self):
         body = {'email': 'ann@example.com', 'name': 'Video watched'}
         missing = self.post_json(API, body)
@@ -40,6 +45,7 @@ class TestEventApi(MautomateHttpCase):
         self.assertEqual(missing.json(), {'error': 'missing or invalid API token'})
         self.assertIn('Bearer', missing.headers['WWW-Authenticate'])
         self.assertEqual(self.post_json(API, body, headers={'Authorization': self.token}).status_code, 401, "scheme is required")
+        self.assertEqual(self.post_json(API, body, headers={'Authorization': f'Basic {self.token}'}).status_code, 401)
         self.assertEqual(self.post_event(body, token=self.token[:-2] + 'xx').status_code, 401)
         self.assertEqual(self.post_event(body, token='mak_nothere_secret').status_code, 401)
         self.assertEqual(self.post_event(body, token='garbage').status_code, 401)
