@@ -21,6 +21,13 @@ class MautomateMassMailController(MassMailController):
     @http.route()
     def subscribe(self, list_id, value, subscription_type, **post):
         """ The newsletter block: a subscription by e-mail identifies the visitor by the e-mail typed. """
+        try:
+            mailing_list = request.env['mailing.list'].sudo().browse(int(list_id)).exists()
+        except (TypeError, ValueError):
+            mailing_list = None
+        if not mailing_list:
+            # A block left on a page after its list was deleted: a message, not a failed insert (an error in the log).
+            return {'toast_type': 'danger', 'toast_content': request.env._("This newsletter no longer exists.")}
         result = super().subscribe(list_id, value, subscription_type, **post)
         if subscription_type == 'email' and result.get('toast_type') == 'success':
             Visitor = request.env['website.visitor']

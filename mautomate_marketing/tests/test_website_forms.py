@@ -96,6 +96,16 @@ class TestWebsiteForms(MautomateHttpCase):
         self.assertEqual(history.mapped('event_type'), ['form_submit', 'page_view'])
         self.assertEqual(history[0].res_model, 'mailing.contact')
 
+    def test_newsletter_block_of_a_deleted_list(self):
+        mailing_list = self.env['mailing.list'].create({'name': 'Gammalt nyhetsbrev', 'is_public': True})
+        list_id = mailing_list.id
+        mailing_list.unlink()
+        for wrong in (list_id, 'abc'):
+            result = self.make_jsonrpc_request('/website_mass_mailing/subscribe', {
+                'list_id': wrong, 'value': 'late@subscriber.example.com', 'subscription_type': 'email'})
+            self.assertEqual(result, {'toast_type': 'danger', 'toast_content': 'This newsletter no longer exists.'})
+        self.assertFalse(self.env['mailing.contact'].search([('email', '=', 'late@subscriber.example.com')]))
+
     def test_other_form_builder_models_identify_by_their_email_field(self):
         self.env['ir.model']._get('res.partner').website_form_access = True
         self.env['ir.model.fields'].formbuilder_whitelist('res.partner', ['name', 'email'])
