@@ -35,5 +35,5 @@ class MautomateMassMailController(MassMailController):
             partner = Visitor._mautomate_form_partner('mailing.contact', identity)
             contact = request.env['mailing.contact'].sudo().search(
                 [('email_normalized', '=', tools.email_normalize(value))], limit=1)
-            Visitor._track_form_submit('mailing.contact', contact.id, partner)
+            Visitor._track_form_submit('mailing.contact', contact.id, partner, named=True)
         return result

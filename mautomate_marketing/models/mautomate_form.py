@@ -295,7 +295,8 @@ class MautomateForm(models.Model):
         if protected and partner != origin.get('user_partner'):
             # Anyone can type the company's or an employee's e-mail: the submit names no contact.
             lead = form._file_lead(Partner, partner_answers, lead_answers, {}, origin) if form.create_lead else None
-            return Partner, lead, form._log_submit(Partner, lead, answers, {}, origin)
+            # Nor is it the contact this browser was known as: the event names no browser, whose contact it would get.
+            return Partner, lead, form._log_submit(Partner, lead, answers, {}, {**origin, 'visitor': None, 'browser_id': None})
         # An employee's own contact is not written from a website form either.
         writable = partner - protected
         differing = {}

@@ -233,13 +233,14 @@ class WebsiteVisitor(models.Model):
             return self._mautomate_form_contact(identity)
         return self.env['res.partner']
 
-    def _track_form_submit(self, model_name, record_id, partner):
+    def _track_form_submit(self, model_name, record_id, partner, named=False):
         """ Log a website form submission of `partner` (may be empty) and give it the visitor's
-        history; tracking never fails the form. """
+        history; tracking never fails the form. `named`: the form holds an e-mail, whose contact
+        (if any) `partner` is. """
         if not self._mautomate_should_track():
             return
         with self._mautomate_guard("Could not log the submission of a %s form", model_name):
-            self._mautomate_log_form_submit(model_name, record_id, partner)
+            self._mautomate_log_form_submit(model_name, record_id, partner, named)
 
     def _mautomate_request_visitor(self):
         """ The request's visitor, created if new. The two submits of a double click would upsert its row at once:
@@ -248,17 +249,20 @@ class WebsiteVisitor(models.Model):
         self.env['mautomate.lock']._acquire([f'website.visitor:{self._get_access_token()}'])
         return self._get_visitor_from_request(force_create=True)
 
-    def _mautomate_log_form_submit(self, model_name, record_id, partner):
+    def _mautomate_log_form_submit(self, model_name, record_id, partner, named=False):
         visitor = self._mautomate_request_visitor()
         record = self.env[model_name].sudo().browse(record_id or []).exists()
         lead = record if model_name == 'crm.lead' else self.env['crm.lead']
+        # An e-mail that gives no contact (not an address, the company's, an employee's) does not make the submit
+        # the contact this browser was known as: it names no browser, whose contact the event would get.
+        anonymous = named and not partner
         self.env['mautomate.event'].sudo()._ingest([{
             'event_type': 'form_submit',
             'source': 'website',
             'name': record.display_name or self.env['ir.model']._get(model_name).name,
             'url': request.httprequest.headers.get('Referer'),
-            'visitor_id': visitor.id,
-            'anonymous_id': None if self._mautomate_request_is_internal() else self._mautomate_ensure_browser_id(),
+            'visitor_id': None if anonymous else visitor.id,
+            'anonymous_id': None if anonymous or self._mautomate_request_is_internal() else self._mautomate_ensure_browser_id(),
             'partner_id': partner.id or None,
             'lead_id': lead.id or None,
             'res_model': model_name,

@@ -146,11 +146,15 @@ class TestFormRules(FormMixin, MautomateCase):
         questions = {question.field_name: question for question in self.ebook.question_ids}
         company = self.env.company.partner_id
         employee = self.env.ref('base.user_demo').partner_id
+        # The browser it is sent from was known as someone else: the submit is not theirs either.
+        browser_id = self.new_browser_id()
+        someone = self.env['res.partner'].create({'name': 'Someone', 'email': 'someone@example.com'})
+        self.env['mautomate.event']._ingest([{'event_type': 'page_view', 'anonymous_id': browser_id, 'partner_id': someone.id}])
         for contact in (company, employee):
             before = contact.read(['name', 'city', 'function'])
             partner, lead, event = self.ebook._submit({questions['email']: contact.email, questions['name']: 'Prankster',
                                                        questions['city']: 'Nowhere', questions['function']: 'Joker'},
-                                                      {'consent': True})
+                                                      {'consent': True, 'browser_id': browser_id})
             self.assertFalse(partner)
             self.assertEqual(contact.read(['name', 'city', 'function']), before)
             self.assertRecordValues(lead, [{'partner_id': False, 'contact_name': 'Prankster', 'email_from': contact.email_normalized}])

@@ -96,6 +96,20 @@ class TestWebsiteForms(MautomateHttpCase):
         self.assertEqual(history.mapped('event_type'), ['form_submit', 'page_view'])
         self.assertEqual(history[0].res_model, 'mailing.contact')
 
+    def test_a_form_naming_no_contact_is_not_the_browsers_earlier_one(self):
+        """ A browser known as Sune signs up the company's address, then one that is not an address: neither
+        submit is Sune's. """
+        mailing_list = self.env['mailing.list'].create({'name': 'Nyhetsbrev', 'is_public': True})
+        self.url_open('/')
+        for value in ('sune@subscriber.example.com', self.env.company.email, 'not-an-email'):
+            result = self.make_jsonrpc_request('/website_mass_mailing/subscribe', {
+                'list_id': mailing_list.id, 'value': value, 'subscription_type': 'email'})
+            self.assertEqual(result['toast_type'], 'success')
+        sune = self.contact('sune@subscriber.example.com')
+        submits = self.events([('event_type', '=', 'form_submit')]).sorted('id')
+        self.assertEqual(submits.mapped('partner_id'), sune)
+        self.assertEqual([bool(submit.partner_id) for submit in submits], [True, False, False])
+
     def test_newsletter_block_of_a_deleted_list(self):
         mailing_list = self.env['mailing.list'].create({'name': 'Gammalt nyhetsbrev', 'is_public': True})
         list_id = mailing_list.id
