@@ -21,6 +21,11 @@ class MautomateAbMixin(models.AbstractModel):
         """ (impression, conversion) event types of this element, e.g. ('cta_view', 'cta_click'). """
         raise NotImplementedError()
 
+    def _mautomate_ab_copy(self, label):
+        """ A copy of this element, to become variant `label` of a test of it. """
+        self.ensure_one()
+        return self.copy({'name': f'{self.display_name} ({label})'} if 'name' in self._fields else {})
+
     def _mautomate_ab_element_sql(self):
         """ SQL expression, on a row of mautomate_event, of the variant (a record of this model) the event counts for. """
         return SQL('res_id')

@@ -109,8 +109,7 @@ class MautomateAbTest(models.Model):
             if not subject:
                 raise UserError(self.env._("The tested element no longer exists."))
             name = test._ab_next_variant_name()
-            default = {'name': f'{subject.display_name} ({name})'} if 'name' in subject._fields else {}
-            self.env['mautomate.ab.variant'].create({'test_id': test.id, 'name': name, 'res_id': subject.copy(default).id})
+            self.env['mautomate.ab.variant'].create({'test_id': test.id, 'name': name, 'res_id': subject._mautomate_ab_copy(name).id})
         return True
 
     def _ab_next_variant_name(self):

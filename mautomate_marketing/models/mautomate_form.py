@@ -75,8 +75,14 @@ class MautomateForm(models.Model):
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
-        return [dict(vals, name=self.env._("%s (copy)", form.name)) if 'name' not in (default or {}) else vals
-                for form, vals in zip(self, vals_list, strict=True)]
+        if 'name' in (default or {}) or self.env.context.get('mautomate_keep_title'):
+            return vals_list
+        return [dict(vals, name=self.env._("%s (copy)", form.name)) for form, vals in zip(self, vals_list, strict=True)]
+
+    def _mautomate_ab_copy(self, label):
+        # Its title is the page's heading: a visitor shown variant B must not read that it is a test (nor its lead).
+        self.ensure_one()
+        return self.with_context(mautomate_keep_title=True).copy({'slug': self._free_slug(f'{self.slug}-{label.lower()}')})
 
     @api.model
     def _free_slug(self, slug):
