@@ -390,7 +390,9 @@ class MautomateForm(models.Model):
                 **({'popup': origin['popup'].id} if origin.get('popup') else {}),
             }),
             'lead_id': lead.id if lead else None,
-            **{name: value for name, value in (origin.get('utm') or {}).items() if value},
+            # A campaign the request names but the database did not know yet: Odoo made it for the lead.
+            **{name: (origin.get('utm') or {}).get(name) or (lead[name].id if lead else None)
+               for name in ('campaign_id', 'source_id', 'medium_id')},
         }])
         if partner and (visitor or origin.get('browser_id')):
             Event._attach_anonymous_history(partner, visitors=visitor, anonymous_ids=[origin.get('browser_id')])

@@ -397,6 +397,18 @@ class TestFormPages(FormMixin, MautomateHttpCase):
                          "a body past the form's limit is refused unread")
         self.assertFalse(self.contact('big@example.com'))
 
+    def test_a_new_campaign_of_the_landing_page_reaches_the_submit(self):
+        """ The visitor lands with a campaign the database does not know yet: Odoo makes it for the lead, and the
+        submit event gets it too. """
+        self.open_form(FORM_URL + '?utm_campaign=Brand%20New%20Campaign')
+        response = self.submit(email='nina@example.com', name='Nina New', company_name='New AB')
+        self.assertEqual(response.status_code, 200, response.text[:300])
+        campaign = self.env['utm.campaign'].search([('name', '=', 'Brand New Campaign')])
+        self.assertEqual(len(campaign), 1)
+        nina = self.contact('nina@example.com')
+        self.assertEqual(self.env['crm.lead'].search([('partner_id', '=', nina.id)]).campaign_id, campaign)
+        self.assertEqual(self.events([('event_type', '=', 'form_submit'), ('partner_id', '=', nina.id)]).campaign_id, campaign)
+
     def test_unreadable_characters_are_refused(self):
         """ Bytes that are not UTF-8 (read as U+FFFD) and NUL give a message next to the field, not a contact. """
         self.open_form()
