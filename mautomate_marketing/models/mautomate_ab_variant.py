@@ -21,6 +21,8 @@ class MautomateAbVariant(models.Model):
     ci_high = fields.Float('95% CI High', compute='_compute_statistics', digits=(16, 4))
     p_value = fields.Float('p-value vs A', compute='_compute_statistics', digits=(16, 4),
                           help="Two-sided two-proportion z-test against the first variant (the control).")
+    # No p-value before both this variant and the control were shown: a 0 would read as significant.
+    has_p_value = fields.Boolean('p-value Known', compute='_compute_statistics')
     is_control = fields.Boolean('Control', compute='_compute_statistics')
     is_winner = fields.Boolean(compute='_compute_statistics')
 
@@ -62,6 +64,7 @@ class MautomateAbVariant(models.Model):
             variant.ci_low = row.get('ci_low', 0.0)
             variant.ci_high = row.get('ci_high', 0.0)
             variant.p_value = row.get('p') or 0.0
+            variant.has_p_value = row.get('p') is not None
             variant.is_control = variant._origin == variant.test_id.variant_ids.sorted(lambda other: (other.sequence, other.id))[:1]
             variant.is_winner = variant.test_id.winner_id == variant
 

@@ -91,6 +91,7 @@ class TestFormAbTest(AbMixin, MautomateHttpCase):
         self.assertEqual(self.ebook_b.slug, 'ebook-b')
         self.assertEqual(len(self.ebook_b.question_ids), len(self.ebook.question_ids))
         self.assertEqual(self.ebook.ab_test_count, 1)
+        self.assertFalse(any(self.test.variant_ids.mapped('has_p_value')), "shown to no one yet: no p-value to read as significant")
         # Not started: everyone sees the tested form.
         self.opener.cookies.set('mautomate_vid', self.browser_seeing(self.test, 1))
         self.assertEqual(self.open_embed()[0], 'ebook')

@@ -162,6 +162,7 @@ class TestAbTest(MautomateCase):
         self.assertEqual([row['variant'] for row in rows], [self.variant_a, self.variant_b])
         self.assertAlmostEqual(self.variant_b.p_value, 0.0124, places=4)
         self.assertTrue(self.variant_a.is_control)
+        self.assertEqual((self.variant_a.has_p_value, self.variant_b.has_p_value), (False, True))
         # Not significant: 30/200 against 35/200 gives z = 0.6777, p = 0.4980.
         z, p = self.test._ab_z_test(30, 200, 35, 200)
         self.assertAlmostEqual(z, 0.6777, places=4)
