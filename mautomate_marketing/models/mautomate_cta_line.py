@@ -1,8 +1,13 @@
+import re
+
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
 from .mautomate_event import EVENT_TYPES
 from .mautomate_scoring import _PATH_QUERY
+
+SAFE_URL = re.compile(r'^(/|#|https?://|mailto:|tel:)', re.IGNORECASE)
 
 
 class MautomateCtaLine(models.Model):
@@ -33,12 +38,16 @@ class MautomateCtaLine(models.Model):
         ('link', 'Link'),
     ], required=True, default='primary')
 
-    _sql_constraints = [
-        ('condition_event_type', "CHECK(condition = 'always' OR event_type IS NOT NULL)",
-         "A line with a condition needs an event type."),
-        ('safe_url', "CHECK(url ~* '^(/|#|https?://|mailto:|tel:)')",
-         "The link must be a path (/...), a web address (http(s)://...), mailto: or tel:."),
-    ]
+    # Checked in Python, before the INSERT: a database CHECK would log each marketer's typo as an error.
+    @api.constrains('condition', 'event_type')
+    def _check_condition_event_type(self):
+        if self.filtered(lambda line: line.condition != 'always' and not line.event_type):
+            raise ValidationError(self.env._("A line with a condition needs an event type."))
+
+    @api.constrains('url')
+    def _check_safe_url(self):
+        if any(not SAFE_URL.match(line.url or '') for line in self):
+            raise ValidationError(self.env._("The link must be a path (/...), a web address (http(s)://...), mailto: or tel:."))
 
     @api.depends('cta_id', 'label')
     def _compute_display_name(self):
