@@ -5,7 +5,7 @@ import string
 from collections import defaultdict
 
 from odoo import api, fields, models, modules, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
@@ -45,9 +45,11 @@ class MautomateAbTest(models.Model):
     date_start = fields.Datetime('Started', readonly=True, copy=False)
     date_end = fields.Datetime('Ended', readonly=True, copy=False)
 
-    _sql_constraints = [
-        ('min_views_positive', 'CHECK(min_views > 0)', "The minimum number of views per variant must be positive."),
-    ]
+    # In Python, not a database CHECK, which would log a marketer's typo as an error.
+    @api.constrains('min_views')
+    def _check_min_views(self):
+        if any(test.min_views <= 0 for test in self):
+            raise ValidationError(self.env._("The minimum number of views per variant must be positive."))
 
     def init(self):
         # The statistics read a test's events; only A/B events carry the key, so only they pay for the index.

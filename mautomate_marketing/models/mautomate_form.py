@@ -71,7 +71,21 @@ class MautomateForm(models.Model):
         for vals in vals_list:
             if not vals.get('slug') and vals.get('name'):
                 vals['slug'] = self._free_slug(self.env['ir.http']._slugify(vals['name']))
+        self._check_slugs_free([vals['slug'] for vals in vals_list if vals.get('slug')])
         return super().create(vals_list)
+
+    def write(self, vals):
+        if vals.get('slug'):
+            self._check_slugs_free([vals['slug']] * len(self), self)
+        return super().write(vals)
+
+    @api.model
+    def _check_slugs_free(self, slugs, forms=None):
+        """ A message before the INSERT or UPDATE, rather than the UNIQUE index's error in the log (which stays, for
+        two marketers saving at once). """
+        taken = self.with_context(active_test=False).search_count([('slug', 'in', slugs), ('id', 'not in', (forms or self).ids)])
+        if taken or len(set(slugs)) < len(slugs):
+            raise ValidationError(self.env._("Another form has this address (slug)."))
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)

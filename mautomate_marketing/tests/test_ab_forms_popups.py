@@ -1,7 +1,7 @@
 import json
 import re
 
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from .common import MautomateCase, MautomateHttpCase
@@ -85,6 +85,12 @@ class TestFormAbTest(AbMixin, MautomateHttpCase):
     @staticmethod
     def hidden(name, html):
         return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+
+    def test_minimum_views_must_be_positive(self):
+        with self.assertNoLogs('odoo.sql_db', 'ERROR'), self.assertRaisesRegex(ValidationError, 'must be positive'), \
+                self.env.cr.savepoint():
+            self.test.min_views = 0
+            self.env.flush_all()
 
     def test_variant_is_a_copy_with_its_own_address(self):
         self.assertEqual(self.ebook_b.name, self.ebook.name, "visitors of B read the same title, not that they are in a test")
