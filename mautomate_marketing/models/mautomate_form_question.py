@@ -33,6 +33,8 @@ FORBIDDEN_FIELDS = {
     'expected_revenue', 'prorated_revenue', 'recurring_revenue', 'won_status', 'priority',
 }
 PHONE_PATTERN = re.compile(r'^\+?[0-9 ().\-/]{4,32}$')
+# Text fields of a phone number: asked as one (the visitor's keyboard shows digits, the answer is checked).
+PHONE_FIELDS = {'phone', 'mobile'}
 # The contact's e-mail: every form asks it, to find the contact.
 EMAIL_FIELD = ('res.partner', 'email')
 
@@ -53,8 +55,9 @@ class MautomateFormQuestion(models.Model):
     model = fields.Char(related='field_id.model', string='Record')
     field_name = fields.Char(related='field_id.name', string='Field Name')
     label = fields.Char(translate=True, compute='_compute_label', store=True, readonly=False)
-    input_type = fields.Selection(INPUT_TYPES, required=True, default='text', compute='_compute_input_type', store=True,
-                                  readonly=False)
+    # No default: the field picked gives it (a default would win over the compute on create).
+    input_type = fields.Selection(INPUT_TYPES, required=True, compute='_compute_input_type', store=True, readonly=False,
+                                  precompute=True)
     required = fields.Boolean()
     always_ask = fields.Boolean(help="Shown on every visit, even when the answer is known (the e-mail always is).")
 
@@ -73,6 +76,10 @@ class MautomateFormQuestion(models.Model):
                 question.input_type = 'country'
             elif field.ttype == 'text':
                 question.input_type = 'textarea'
+            elif field.ttype == 'char' and field.name in PHONE_FIELDS:
+                question.input_type = 'tel'
+            elif field.ttype == 'char':
+                question.input_type = 'text'
             elif field.ttype in INPUTS_BY_FIELD_TYPE and question.input_type not in INPUTS_BY_FIELD_TYPE[field.ttype]:
                 question.input_type = sorted(INPUTS_BY_FIELD_TYPE[field.ttype])[0]
 

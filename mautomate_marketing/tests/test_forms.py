@@ -84,6 +84,18 @@ class TestFormRules(FormMixin, MautomateCase):
         form = self.make_form([email, ('res.partner', 'city', 'text', None), ('crm.lead', 'referred', 'text', None)])
         self.assertEqual(form.question_ids.mapped('label'), ['Email', 'City', 'Referred By'])
 
+    def test_a_question_is_asked_as_its_field_is(self):
+        """ Without an input type given (an import, another module, the editor's new line), the field decides it. """
+        fields_ = self.env['ir.model.fields']
+        form = self.env['mautomate.form'].create({'name': 'Asked as', 'slug': 'asked-as',
+                                                  'question_ids': [(0, 0, {'field_id': fields_._get('res.partner', 'email').id})]})
+        self.assertEqual(form.question_ids.input_type, 'email')
+        for model, name, expected in (('res.partner', 'phone', 'tel'),
+                                      ('res.partner', 'mobile', 'tel'), ('res.partner', 'city', 'text'),
+                                      ('res.partner', 'country_id', 'country'), ('res.partner', 'function', 'text')):
+            question = self.env['mautomate.form.question'].create({'form_id': form.id, 'field_id': fields_._get(model, name).id})
+            self.assertEqual(question.input_type, expected, name)
+
     def test_form_settings_checks(self):
         email = ('res.partner', 'email', 'email', None)
         with self.refused("may only hold lower-case letters"):
