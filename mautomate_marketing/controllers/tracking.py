@@ -37,7 +37,7 @@ class MautomateTracking(http.Controller):
         except EventValidationError as error:
             return error_response(error)
         Visitor = request.env['website.visitor']
-        if Visitor._mautomate_ip_excluded(request.httprequest.remote_addr, Visitor._mautomate_excluded_ips()):
+        if Visitor._mautomate_ip_excluded(request.httprequest.remote_addr):
             return request.make_json_response({'stored': 0}, status=202)
         events = request.env['mautomate.event'].sudo()._ingest(vals_list)
         return request.make_json_response({'stored': len(events)}, status=202)

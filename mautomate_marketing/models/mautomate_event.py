@@ -227,7 +227,7 @@ class MautomateEvent(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _ingest(self, vals_list, savepoint=None):
+    def _ingest(self, vals_list, savepoint=None, public=None):
         """ Store events in one statement, bypassing the ORM for speed (like website.track).
 
         Each dict holds keys of INGEST_COLUMNS, and may name its website visitor by Odoo's access
@@ -237,7 +237,8 @@ class MautomateEvent(models.Model):
 
         With `savepoint` (a name), the statement runs in a new savepoint opened in the same round
         trip, so that a page view costs one query; on error the savepoint is rolled back and the
-        caller's transaction stays usable.
+        caller's transaction stays usable. `public` says whether the current user is the public user,
+        when the caller knows it already.
         """
         if not vals_list:
             return self.browse()
@@ -249,15 +250,17 @@ class MautomateEvent(models.Model):
             self.flush_model()
         # The public user (website visitors, beacons, API calls) created nothing: its events name no
         # user, which spares each of them two foreign-key checks, each locking that user's row.
-        uid = None if self.env.user._is_public() else self.env.uid
+        if public is None:
+            public = self.env.user._is_public()
+        uid = None if public else self.env.uid
         if len(vals_list) == 1:
             query = SQL(INGEST_CALL, *self._ingest_row(vals_list[0]), uid)
         else:
             query = SQL(INGEST_QUERY, uid=uid,
                         rows=SQL(', ').join(SQL(INGEST_ROW, *self._ingest_row(vals)) for vals in vals_list))
-        event_types = {vals.get('event_type') for vals in vals_list}
+        event_types = frozenset(vals.get('event_type') for vals in vals_list)
         Scoring = self.env['mautomate.scoring']
-        queue = Scoring._queues_events(event_types)
+        queue, flows = self._get_ingest_followups(event_types)
         if queue:
             # The refresh queue's rows are inserted by the same statement: one round trip for both.
             query = Scoring._enqueue_query(SQL("SELECT NULL::int4, NULL::int4, id FROM (%s) AS event(id) WHERE id IS NOT NULL", query))
@@ -276,8 +279,16 @@ class MautomateEvent(models.Model):
                 Scoring._enqueued(cron_awake)
         else:
             event_ids = [row[0] for row in rows if row[0]]
-        self.env['mautomate.flow']._enroll_from_events(event_ids, event_types)
+        if flows:
+            self.env['mautomate.flow']._enroll_from_events(event_ids, event_types)
         return self.browse(event_ids)
+
+    @api.model
+    @tools.ormcache('event_types')
+    def _get_ingest_followups(self, event_types):
+        """ (queue for scoring, enrol in or wake flows): what new events of these types (a frozenset) need.
+        Cached as one lookup, since every ingest asks: rules and flows clear it when they change. """
+        return self.env['mautomate.scoring']._queues_events(event_types), any(self.env['mautomate.flow']._event_reactions(event_types))
 
     @api.model
     def _ingest_row(self, vals):

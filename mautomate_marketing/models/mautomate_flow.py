@@ -335,18 +335,26 @@ class MautomateFlow(models.Model):
         return frozenset(row[0] for row in self.env.cr.fetchall())
 
     @api.model
-    def _enroll_from_events(self, event_ids, event_types=None):
-        """ Called on every ingest: enrol the events' contacts in the running flows they trigger, and wake the
-        steps waiting for them. An error is logged, never raised: the events stay. """
-        if not event_ids:
-            return
+    def _event_reactions(self, event_types=None):
+        """ (enrol, wake): whether running flows start on, and whether their steps wait for, events of
+        these types (None: any type). """
         trigger_types = self._get_trigger_event_types()
         wait_types = self._get_wait_event_types()
         types = None if event_types is None else set(event_types)
         enroll = bool(trigger_types) and (types is None or bool(trigger_types & types))
         wake = bool(wait_types) and (types is None or bool(wait_types & types))
+        return enroll, wake
+
+    @api.model
+    def _enroll_from_events(self, event_ids, event_types=None):
+        """ Called on every ingest: enrol the events' contacts in the running flows they trigger, and wake the
+        steps waiting for them. An error is logged, never raised: the events stay. """
+        if not event_ids:
+            return
+        enroll, wake = self._event_reactions(event_types)
         if not enroll and not wake:
             return
+        trigger_types = self._get_trigger_event_types()
         try:
             with self.env.cr.savepoint(flush=False):
                 if enroll:

@@ -59,7 +59,12 @@ class WebsiteVisitor(models.Model):
         known = getattr(request, '_mautomate_user_kind', None)
         if isinstance(known, tuple) and known[0] == user.id:
             return known[1]
-        kind = 'public' if user._is_public() else 'portal' if user.share else 'internal'
+        website = getattr(request, 'website', None)
+        # Website's own test first (its public user, cached): has_group() costs a page view more than its INSERT's planning.
+        if website and user.id == website._get_cached('user_id'):
+            kind = 'public'
+        else:
+            kind = 'internal' if not user.share else 'public' if user._is_public() else 'portal'
         request._mautomate_user_kind = (user.id, kind)
         return kind
 
@@ -84,26 +89,31 @@ class WebsiteVisitor(models.Model):
         if self._mautomate_request_is_internal() and not self.env['ir.config_parameter'].sudo().get_param(
                 'mautomate_marketing.track_internal_users'):
             return True
-        return self._mautomate_ip_excluded(request.httprequest.remote_addr, self._mautomate_excluded_ips())
+        return self._mautomate_ip_excluded(request.httprequest.remote_addr)
 
-    def _mautomate_excluded_ips(self):
-        return self.env['ir.config_parameter'].sudo().get_param('mautomate_marketing.excluded_ips')
+    @tools.ormcache()
+    def _mautomate_excluded_networks(self):
+        """ The excluded IP addresses and networks of Settings (comma, space or line separated; a typo is
+        skipped). Cached: every page view and beacon asks; saving Settings clears it. """
+        excluded_ips = self.env['ir.config_parameter'].sudo().get_param('mautomate_marketing.excluded_ips') or ''
+        networks = []
+        for item in excluded_ips.replace(',', ' ').split():
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                continue
+        return tuple(networks)
 
-    def _mautomate_ip_excluded(self, address, excluded_ips):
-        """ Whether the address is in the list of IP addresses and networks (comma, space or line separated). """
-        if not excluded_ips or not address:
+    def _mautomate_ip_excluded(self, address):
+        """ Whether the address is one of the excluded IP addresses or networks. """
+        networks = self._mautomate_excluded_networks()
+        if not networks or not address:
             return False
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
-        for item in excluded_ips.replace(',', ' ').split():
-            try:
-                if ip in ipaddress.ip_network(item, strict=False):
-                    return True
-            except ValueError:
-                continue
-        return False
+        return any(ip in network for network in networks)
 
     def _mautomate_should_track(self):
         return not self._mautomate_tracking_refused() and not self._mautomate_tracking_excluded()
@@ -170,7 +180,7 @@ class WebsiteVisitor(models.Model):
             'res_model': related._name if related else None,
             'res_id': related.id if related else None,
             **self._mautomate_utm_values(),
-        }], savepoint='mautomate_page_view')
+        }], savepoint='mautomate_page_view', public=kind == 'public')
 
     # ------------------------------------------------------------
     # Forms
