@@ -4,7 +4,7 @@ from ast import literal_eval
 from psycopg2 import OperationalError
 
 from odoo import api, fields, models, tools
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.osv import expression
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
@@ -37,8 +37,9 @@ class MautomateFlow(models.Model):
                                    "lead follows the flow (its contact gets its mails); the audience and goal are "
                                    "domains of leads.")
     target_model = fields.Char(compute='_compute_target_model', help="The model of the participants: what the domains filter.")
-    user_id = fields.Many2one('res.users', 'Responsible', default=lambda self: self.env.user,
-                              help="Gets the activities of contacts without a salesperson.")
+    user_id = fields.Many2one('res.users', 'Responsible', required=True, default=lambda self: self.env.user,
+                              help="Gets the activities of contacts without a salesperson. The flow's audience, goal, "
+                                   "conditions and triggers find records with this user's access rights.")
     purpose = fields.Selection([('sell', 'Sell'), ('confirm', 'Confirm'), ('inform', 'Inform'), ('service', 'Service')],
                                default='inform')
     kpi_target = fields.Integer('Target Conversions', help="How many participants should reach the goal.")
@@ -84,16 +85,54 @@ class MautomateFlow(models.Model):
         for flow in self:
             flow.trace_count = counts.get(flow._origin, 0)
 
-    @api.constrains('domain', 'goal_domain', 'target')
+    @api.constrains('domain', 'goal_domain', 'target', 'user_id')
     def _check_domains(self):
         for flow in self:
             for label, text in ((self.env._("audience"), flow.domain), (self.env._("goal"), flow.goal_domain)):
                 try:
-                    with self.env.cr.savepoint():
-                        self.env[flow._target_model()].search_count(parse_domain(text), limit=1)
-                except Exception as error:  # any parse or field error is the user's to fix
+                    flow._check_domain(flow._target_model(), text)
+                except Exception as error:  # any parse, field or access error is the user's to fix
                     raise ValidationError(self.env._("Flow %(flow)s: the %(what)s domain is not valid (%(error)s).",
                                                      flow=flow.name, what=label, error=error)) from error
+        # Another responsible: the triggers' and conditions' domains must work with its rights too.
+        self.trigger_ids._check_settings()
+        self.step_ids.filtered(lambda step: step.kind == 'condition')._check_kind_settings()
+
+    @api.constrains('user_id', 'domain', 'goal_domain')
+    def _check_domain_author(self):
+        """ Domains run with the responsible's rights: who is not an administrator cannot give a flow more rights
+        than their own, by choosing its responsible or by writing the domains of a flow run with another's. """
+        if self.env.su or self.env.user.has_group('base.group_system'):
+            return
+        own_groups = self.env.user.sudo().groups_id
+        for flow in self:
+            if flow.user_id != self.env.user and not flow.user_id.sudo().groups_id <= own_groups:
+                raise ValidationError(self.env._(
+                    "Flow %(flow)s finds records with the access rights of %(user)s, who has rights you do not have: "
+                    "make yourself responsible for the flow to change its domains, or ask an administrator.",
+                    flow=flow.name, user=flow.user_id.name))
+
+    def _domain_env(self, model_name):
+        """ `model_name` with the access rights of the flow's responsible, archived records included: the
+        domains a flow's author wrote find only what the author may read. """
+        self.ensure_one()
+        # The companies allowed are the responsible's own, not those of whoever's request runs the flow.
+        context = {key: value for key, value in self.env.context.items() if key != 'allowed_company_ids'}
+        return self.env(user=self.user_id.id, su=False, context={**context, 'active_test': False})[model_name]
+
+    def _domain_search(self, model_name, domain, **kwargs):
+        """ The ids of `model_name` matching `domain` for the responsible; none if it may no longer read the model
+        (its rights changed since the domain was saved): the engine goes on with the other flows. """
+        try:
+            return list(self._domain_env(model_name)._search(domain, **kwargs))
+        except AccessError as error:
+            _logger.warning("Flow %s: its responsible cannot search %s (%s); nothing matches", self.id, model_name, error)
+            return []
+
+    def _check_domain(self, model_name, text):
+        """ Raise the error that searching `model_name` with domain `text` gives the responsible, if any. """
+        with self.env.cr.savepoint():
+            self._domain_env(model_name).search_count(parse_domain(text), limit=1)
 
     @api.constrains('target')
     def _check_target(self):
@@ -213,11 +252,10 @@ class MautomateFlow(models.Model):
         self.check_access('write')
         if self.state != 'running':
             raise UserError(self.env._("Start flow %s before enrolling contacts.", self.name))
-        Target = self.env[self._target_model()].sudo().with_context(active_test=False)
         full_domain = [*domain, *parse_domain(self.domain)]
         count, last_id = 0, 0
         while True:
-            ids = list(Target._search([('id', '>', last_id), *full_domain], order='id', limit=batch_size))
+            ids = self._domain_search(self._target_model(), [('id', '>', last_id), *full_domain], order='id', limit=batch_size)
             if not ids:
                 return count
             count += len(self._enroll_targets(ids))
@@ -255,8 +293,7 @@ class MautomateFlow(models.Model):
         self.ensure_one()
         if self.state != 'running' or not lead_by_partner or self.target != 'partner':
             return self.env['mautomate.flow.participant']
-        partner_ids = list(self.env['res.partner'].sudo().with_context(active_test=False)._search(
-            [('id', 'in', list(lead_by_partner)), *parse_domain(self.domain)]))
+        partner_ids = self._domain_search('res.partner', [('id', 'in', list(lead_by_partner)), *parse_domain(self.domain)])
         return self._insert_participants(partner_ids, [lead_by_partner.get(partner_id) or None for partner_id in partner_ids])
 
     def _enroll_leads(self, lead_ids):
@@ -264,8 +301,9 @@ class MautomateFlow(models.Model):
         self.ensure_one()
         if self.state != 'running' or not lead_ids or self.target != 'lead':
             return self.env['mautomate.flow.participant']
-        leads = self.env['crm.lead'].sudo().with_context(active_test=False).search(
-            [('id', 'in', list(lead_ids)), *parse_domain(self.domain)])
+        # The audience is the responsible's search; reading the leads' contacts is the engine's own business.
+        leads = self.env['crm.lead'].sudo().browse(
+            self._domain_search('crm.lead', [('id', 'in', list(lead_ids)), *parse_domain(self.domain)]))
         return self._insert_participants([lead.partner_id.id or None for lead in leads], leads.ids)
 
     def _insert_participants(self, partner_ids, lead_ids):
@@ -432,6 +470,5 @@ class MautomateFlow(models.Model):
         """ The participants of this flow whose contact (flows of leads: lead) matches `domain`. """
         self.ensure_one()
         column = 'lead_id' if self.target == 'lead' else 'partner_id'
-        matching = set(self.env[self._target_model()].sudo().with_context(active_test=False)._search(
-            [('id', 'in', participants[column].ids), *domain]))
+        matching = set(self._domain_search(self._target_model(), [('id', 'in', participants[column].ids), *domain]))
         return participants.filtered(lambda participant: participant[column].id in matching)

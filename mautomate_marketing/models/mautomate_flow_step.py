@@ -184,12 +184,15 @@ class MautomateFlowStep(models.Model):
                 raise ValidationError(self.env._("Step %s: choose the URL of the pages the condition looks for.", step.name))
             if step.kind == 'condition' and step.condition_type == 'domain':
                 try:
-                    with self.env.cr.savepoint():
-                        self.env[step.flow_id._target_model()].search_count(parse_domain(step.condition_domain), limit=1)
-                except Exception as error:  # any parse or field error is the user's to fix
+                    step.flow_id._check_domain(step.flow_id._target_model(), step.condition_domain)
+                except Exception as error:  # any parse, field or access error is the user's to fix
                     raise ValidationError(self.env._("Step %(step)s: the domain is not valid (%(error)s).",
                                                      step=step.name, error=error)) from error
             step._check_action_settings()
+
+    @api.constrains('kind', 'condition_type', 'condition_domain', 'flow_id')
+    def _check_domain_author(self):
+        self.filtered(lambda step: step.kind == 'condition' and step.condition_type == 'domain').flow_id._check_domain_author()
 
     @api.model_create_multi
     def create(self, vals_list):

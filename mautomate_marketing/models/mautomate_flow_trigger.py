@@ -2,7 +2,6 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from .mautomate_event import EVENT_TYPES
-from .mautomate_flow import parse_domain
 from .mautomate_scoring import GRADES, STAGES
 
 TRIGGER_TYPES = [
@@ -147,6 +146,15 @@ class MautomateFlowTrigger(models.Model):
     def _check_record_settings(self):
         if not self.res_model_id or self.res_model not in self.env:
             raise ValidationError(self.env._("Flow %s: choose the model of the records.", self.flow_id.name))
+        user = self.flow_id.user_id
+        if self._is_admin_model(self.res_model) and not user._is_system():
+            raise ValidationError(self.env._(
+                "Flow %(flow)s: only an administrator can be responsible for a flow watching %(model)s, a technical model.",
+                flow=self.flow_id.name, model=self.res_model_id.name))
+        if not self.flow_id._domain_env(self.res_model).has_access('read'):
+            raise ValidationError(self.env._(
+                "Flow %(flow)s: its responsible %(user)s may not read %(model)s: a trigger only watches records its "
+                "responsible may read.", flow=self.flow_id.name, user=user.name, model=self.res_model_id.name))
         try:
             target = self._follow_partner_field()
         except KeyError:
@@ -155,6 +163,17 @@ class MautomateFlowTrigger(models.Model):
             raise ValidationError(self.env._(
                 "Flow %(flow)s: the contact field of %(model)s must lead to a %(target)s.", flow=self.flow_id.name,
                 model=self.res_model_id.name, target=self.env['ir.model']._get(self.target_model).name))
+
+    @api.model
+    def _is_admin_model(self, model_name):
+        """ Whether a model belongs to Settings' technical group: ir.* models, API keys, and models whose read
+        access is only given to administrators (system parameters and the like). """
+        if model_name.startswith(('ir.', 'res.users.apikeys')):
+            return True
+        system = self.env.ref('base.group_system')
+        accesses = self.env['ir.model.access'].sudo().search([('model_id.model', '=', model_name), ('perm_read', '=', True)])
+        return all(access.group_id and (access.group_id == system or system in access.group_id.trans_implied_ids)
+                   for access in accesses)
 
     def _follow_partner_field(self):
         """ The model the record's contact field leads to (KeyError: a field that does not exist). """
@@ -168,11 +187,14 @@ class MautomateFlowTrigger(models.Model):
 
     def _check_filter_domain(self):
         try:
-            with self.env.cr.savepoint():
-                self.env[self.domain_model].sudo().search_count(parse_domain(self.filter_domain), limit=1)
-        except Exception as error:  # any parse or field error is the user's to fix
+            self.flow_id._check_domain(self.domain_model, self.filter_domain)
+        except Exception as error:  # any parse, field or access error is the user's to fix
             raise ValidationError(self.env._("Flow %(flow)s: the trigger's domain is not valid (%(error)s).",
                                              flow=self.flow_id.name, error=error)) from error
+
+    @api.constrains('trigger_type', 'res_model_id', 'filter_domain', 'flow_id')
+    def _check_domain_author(self):
+        self.filtered(lambda trigger: trigger.trigger_type in ('field', 'record')).flow_id._check_domain_author()
 
     # ------------------------------------------------------------
     # CRUD: the ingest and write hooks' caches follow triggers

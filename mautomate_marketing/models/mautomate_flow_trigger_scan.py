@@ -5,6 +5,7 @@ from datetime import timedelta
 from psycopg2 import OperationalError
 
 from odoo import api, fields, models, modules
+from odoo.exceptions import AccessError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
@@ -78,8 +79,7 @@ class MautomateFlowTriggerScan(models.AbstractModel):
             fired = [record_id for record_id, old in before.items()
                      if record_id in after and trigger._fires_on_change(old, after[record_id])]
             if fired and trigger.trigger_type == 'field' and parse_domain(trigger.filter_domain):
-                fired = list(self.env[model].sudo().with_context(active_test=False)._search(
-                    [('id', 'in', fired), *parse_domain(trigger.filter_domain)]))
+                fired = trigger.flow_id._domain_search(model, [('id', 'in', fired), *parse_domain(trigger.filter_domain)])
             by_flow[trigger.flow_id].update(fired)
         for flow, record_ids in by_flow.items():
             if record_ids:
@@ -149,8 +149,8 @@ class MautomateFlowTriggerScan(models.AbstractModel):
         for trigger in self._scanned_triggers(('record',), now):
             try:
                 self._record_query(trigger)
-            except (ValueError, SyntaxError, KeyError) as error:
-                # A domain or model that no longer fits (a module or field removed): the other triggers still run.
+            except (ValueError, SyntaxError, KeyError, AccessError) as error:
+                # A domain or model that no longer fits (a module or field removed, rights lost): the others still run.
                 _logger.warning("Flow trigger %s: its records cannot be searched (%s); skipped", trigger.id, error)
                 continue
             if not trigger.last_check:
@@ -267,7 +267,9 @@ class MautomateFlowTriggerScan(models.AbstractModel):
 
     @api.model
     def _record_query(self, trigger, extra_domain=()):
-        Model = self.env[trigger.res_model].sudo().with_context(active_test=False)
+        """ The records of the trigger's model matching its domain, not taken yet, as the flow's responsible
+        finds them (AccessError: it may no longer read them). """
+        Model = trigger.flow_id._domain_env(trigger.res_model)
         query = Model._search([*parse_domain(trigger.filter_domain), *extra_domain])
         query.add_where(SQL("NOT EXISTS (SELECT 1 FROM mautomate_flow_trigger_fire f WHERE f.trigger_id = %s AND f.res_id = %s)",
                             trigger.id, SQL.identifier(query.table, 'id')))
