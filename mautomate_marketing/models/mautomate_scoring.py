@@ -564,7 +564,8 @@ class MautomateScoring(models.AbstractModel):
         reasons = self._get_reasons(partner_ids, lead_ids, limit=5)
         if not reasons and not record.mautomate_fit_score:
             return Markup('<p class="text-muted">%s</p>') % self.env._("No scoring activity yet.")
-        latest = self.env['mautomate.score.entry'].sudo().search(
+        # The user's own search: a salesman does not see what another's lead did.
+        latest = self.env['mautomate.score.entry'].search(
             ['|', ('partner_id', 'in', list(partner_ids)), ('lead_id', 'in', list(lead_ids))], limit=5)
         parts = [Markup('<p><strong>%s</strong></p>') % self.env._(
             "Grade %(grade)s: engagement %(score)s, fit %(fit)s",
