@@ -98,7 +98,7 @@ class MautomateFlow(models.Model):
         self.trigger_ids._check_settings()
         self.step_ids.filtered(lambda step: step.kind == 'condition')._check_kind_settings()
 
-    @api.constrains('user_id', 'domain', 'goal_domain')
+    @api.constrains('user_id', 'domain', 'goal_domain', 'target')
     def _check_domain_author(self):
         """ Domains run with the responsible's rights: who is not an administrator cannot give a flow more rights
         than their own, by choosing its responsible or by writing the domains of a flow run with another's. """
@@ -106,7 +106,8 @@ class MautomateFlow(models.Model):
             return
         own_groups = self.env.user.sudo().groups_id
         for flow in self:
-            if flow.user_id != self.env.user and not flow.user_id.sudo().groups_id <= own_groups:
+            responsible = flow.user_id.sudo()
+            if responsible != self.env.user and (responsible._is_superuser() or not responsible.groups_id <= own_groups):
                 raise ValidationError(self.env._(
                     "Flow %(flow)s finds records with the access rights of %(user)s, who has rights you do not have: "
                     "make yourself responsible for the flow to change its domains, or ask an administrator.",
@@ -252,10 +253,11 @@ class MautomateFlow(models.Model):
         self.check_access('write')
         if self.state != 'running':
             raise UserError(self.env._("Start flow %s before enrolling contacts.", self.name))
-        full_domain = [*domain, *parse_domain(self.domain)]
+        # The caller's domain finds what the caller reads; the audience what the responsible reads (on enrolment).
+        Target = self.env[self._target_model()].with_context(active_test=False)
         count, last_id = 0, 0
         while True:
-            ids = self._domain_search(self._target_model(), [('id', '>', last_id), *full_domain], order='id', limit=batch_size)
+            ids = list(Target._search([('id', '>', last_id), *domain], order='id', limit=batch_size))
             if not ids:
                 return count
             count += len(self._enroll_targets(ids))

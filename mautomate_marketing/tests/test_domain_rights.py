@@ -75,6 +75,11 @@ class TestDomainRights(FlowCase):
             flow.with_user(self.manager).trigger_ids.filter_domain = repr([('name', '=', 'CI')])
         with self.refused("has rights you do not have"):
             Flow.create({'name': 'Borrowed rights', 'user_id': self.admin.id})
+        installed = self.Flow.create({'name': 'Installed with the module'})
+        self.assertTrue(installed.user_id._is_superuser())
+        with self.refused("has rights you do not have"):
+            installed.with_user(self.manager).domain = repr([('email', 'ilike', 'example.com')])
+        installed.with_user(self.manager).write({'user_id': self.manager.id, 'domain': repr([('email', 'ilike', 'example.com')])})
 
     def test_audience_goal_and_condition_match_what_the_responsible_reads(self):
         """ A flow of leads run by a salesman who reads his own and unassigned leads: the audience enrols those
