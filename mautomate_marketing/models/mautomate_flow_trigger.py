@@ -147,7 +147,7 @@ class MautomateFlowTrigger(models.Model):
         if not self.res_model_id or self.res_model not in self.env:
             raise ValidationError(self.env._("Flow %s: choose the model of the records.", self.flow_id.name))
         user = self.flow_id.user_id
-        if self._is_admin_model(self.res_model) and not user._is_system():
+        if self._is_admin_model(self.res_model) and not (user._is_superuser() or user._is_system()):
             raise ValidationError(self.env._(
                 "Flow %(flow)s: only an administrator can be responsible for a flow watching %(model)s, a technical model.",
                 flow=self.flow_id.name, model=self.res_model_id.name))
