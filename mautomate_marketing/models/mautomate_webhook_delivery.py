@@ -29,7 +29,7 @@ class MautomateWebhookDelivery(models.Model):
     body = fields.Text(readonly=True, groups='base.group_system')
     state = fields.Selection([('pending', 'Pending'), ('sent', 'Delivered'), ('failed', 'Failed'),
                               ('cancelled', 'Cancelled')], required=True, default='pending', readonly=True)
-    status_code = fields.Integer('Status Code', readonly=True, help="The receiver's answer (its body is never kept).")
+    status_code = fields.Integer(readonly=True, help="The receiver's answer (its body is never kept).")
     sent_at = fields.Datetime('Called', readonly=True)
 
     def init(self):

@@ -3,6 +3,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest.mock import patch
@@ -218,6 +219,35 @@ class TestOutgoing(WebhookMixin, FlowCase):
         self.assertIn("The address 169.254.169.254 is not allowed: internal address", hook.trace_ids.error_message)
         self.assertEqual(self.connections, [])
 
+    def test_total_time_limit(self):
+        """ A receiver answering a byte every 0.1 second never lets a read time out: the call is cut after its
+        timeout all the same. """
+        listener = socket.create_server(('127.0.0.1', 0))
+        self.addCleanup(listener.close)
+        sent = []
+
+        def trickle():
+            peer, _address = listener.accept()
+            with peer:
+                peer.recv(65536)
+                peer.sendall(b'HTTP/1.1 200 OK\r\nX-Slow: ')
+                for _index in range(50):
+                    try:
+                        peer.sendall(b'a')
+                    except OSError:
+                        return
+                    sent.append(1)
+                    time.sleep(0.1)
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        port = listener.getsockname()[1]
+        with self.assertRaises(outgoing.OutgoingFailed) as failed, \
+                mute_logger('odoo.addons.mautomate_marketing.tools.outgoing'):
+            outgoing.post(f'http://127.0.0.1:{port}/', b'{}', {}, 1, {('127.0.0.1', port)})
+        thread.join(10)
+        self.assertEqual(failed.exception.reason, outgoing.TIMEOUT)
+        self.assertLess(len(sent), 30, "cut after about a second, not after the 5 seconds of the answer")
+
     def test_refused_urls_when_saved(self):
         """ A URL refused whatever the DNS says is refused when the step is saved, with why. """
         _flow, hook = self.webhook_flow('https://hooks.example.com/mautomate')
@@ -276,6 +306,11 @@ class TestOutgoing(WebhookMixin, FlowCase):
         self.assertEqual(deliveries.mapped('status_code'), [500, 200])
         self.assertEqual(deliveries.mapped('state'), ['failed', 'sent'])
         self.assertEqual(deliveries.mapped('body'), [False, False], "the payload is not kept once called")
+        self.env['mautomate.webhook.delivery']._gc_deliveries()
+        self.assertTrue(deliveries.exists(), "kept a month")
+        with freeze_time(self.start + timedelta(days=31)):
+            self.env['mautomate.webhook.delivery']._gc_deliveries()
+        self.assertFalse(deliveries.exists())
         output = '\n'.join(logs.output)
         self.assertIn('hooks.partner.example', output)
         for secret in ('s3cret', 'hookuser', 'private/path', 't0ken'):

@@ -1,6 +1,7 @@
 """ Outgoing HTTP requests to addresses that users type (webhooks): only to the public Internet, or to hosts an
 administrator allowed. Pure Python, no ORM: callers pass the allow-list and turn the reasons into messages. """
 import base64
+import contextlib
 import http.client
 import ipaddress
 import logging
@@ -179,10 +180,8 @@ def post(url, body, headers, timeout, allowed_hosts=()):
         def cut(sockets=sockets, expired=expired):
             expired.set()
             for sock in sockets:
-                try:
+                with contextlib.suppress(OSError):  # already closed
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         connection.on_socket = sockets.append
         watchdog = threading.Timer(remaining, cut)
         watchdog.start()
