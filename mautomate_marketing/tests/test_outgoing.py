@@ -1,13 +1,21 @@
 import contextlib
 import json
 import logging
+import os
+import shutil
 import socket
+import ssl
+import tempfile
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest.mock import patch
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from freezegun import freeze_time
 
 from odoo.exceptions import AccessError, ValidationError
@@ -247,6 +255,56 @@ class TestOutgoing(WebhookMixin, FlowCase):
         thread.join(10)
         self.assertEqual(failed.exception.reason, outgoing.TIMEOUT)
         self.assertLess(len(sent), 30, "cut after about a second, not after the 5 seconds of the answer")
+
+    def tls_receiver(self, name):
+        """ An HTTPS receiver on 127.0.0.1 with a certificate for `name`: (server, its certificate's file, the
+        names clients asked for in TLS). """
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                       .serial_number(1).not_valid_before(datetime(2020, 1, 1)).not_valid_after(datetime(2040, 1, 1))
+                       .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                       .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                       .sign(key, hashes.SHA256()))
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        cert_file, key_file = os.path.join(folder, 'cert.pem'), os.path.join(folder, 'key.pem')
+        with open(cert_file, 'wb') as file:
+            file.write(certificate.public_bytes(serialization.Encoding.PEM))
+        with open(key_file, 'wb') as file:
+            file.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        names = []
+        context.sni_callback = lambda _socket, server_name, _context: names.append(server_name)
+        server, _url = self.start_receiver(allow=False)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        return server, cert_file, names
+
+    def test_tls_names_the_host_while_connecting_to_the_checked_address(self):
+        """ HTTPS to a name resolved to 127.0.0.1 (allowed): TLS asks for the name and checks the certificate
+        against it, not against the address connected to. """
+        server, cert_file, names = self.tls_receiver('hooks.partner.example')
+        port = server.server_address[1]
+        self.lookups.update({'hooks.partner.example': '127.0.0.1', 'other.partner.example': '127.0.0.1'})
+        allowed = {('hooks.partner.example', port), ('other.partner.example', port)}
+        trusting = ssl.create_default_context(cafile=cert_file)
+        with patch.object(socket, 'getaddrinfo', self.fake_getaddrinfo), \
+                patch.object(ssl, 'create_default_context', lambda: trusting), \
+                mute_logger('odoo.addons.mautomate_marketing.tools.outgoing'):
+            status = outgoing.post(f'https://hooks.partner.example:{port}/hook', b'{}', {}, 5, allowed)
+            with self.assertRaises(outgoing.OutgoingFailed):
+                outgoing.post(f'https://other.partner.example:{port}/hook', b'{}', {}, 5, allowed)
+        self.assertEqual(status, 200)
+        self.assertEqual(names, ['hooks.partner.example', 'other.partner.example'])
+        self.assertEqual(len(server.received), 1, "a certificate of another name is refused before sending")
+        self.assertEqual(server.received[0][0]['Host'], f'hooks.partner.example:{port}')
+        # Without the test's authority, the receiver's certificate is not trusted: nothing is sent.
+        with patch.object(socket, 'getaddrinfo', self.fake_getaddrinfo), self.assertRaises(outgoing.OutgoingFailed), \
+                mute_logger('odoo.addons.mautomate_marketing.tools.outgoing'):
+            outgoing.post(f'https://hooks.partner.example:{port}/hook', b'{}', {}, 5, allowed)
+        self.assertEqual(len(server.received), 1)
 
     def test_refused_urls_when_saved(self):
         """ A URL refused whatever the DNS says is refused when the step is saved, with why. """
