@@ -188,6 +188,9 @@ def post(url, body, headers, timeout, allowed_hosts=()):
         try:
             connection.request('POST', target.path, body=body, headers=headers)
             status = connection.getresponse().status
+            if expired.is_set():
+                # The cut socket reads as the answer's end: a status read then is not the receiver's.
+                raise TimeoutError
         except (OSError, http.client.HTTPException) as error:
             last_reason = TIMEOUT if expired.is_set() or isinstance(error, TimeoutError) else UNREACHABLE
             # A refused or unreachable address: the next one may answer; a timeout used the time of all.
