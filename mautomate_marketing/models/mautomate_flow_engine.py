@@ -413,5 +413,5 @@ class MautomateFlowEngine(models.AbstractModel):
             UPDATE mautomate_flow_participant p SET state = 'completed', write_date = now() at time zone 'UTC'
              WHERE p.id = ANY(%s) AND p.state = 'running'
                AND NOT EXISTS (SELECT 1 FROM mautomate_flow_trace t
-                                WHERE t.participant_id = p.id AND t.state IN ('scheduled', 'waiting'))
+                                WHERE t.participant_id = p.id AND t.state IN ('scheduled', 'waiting', 'processing'))
         """, participant_ids))

@@ -61,6 +61,6 @@ class MautomateFlowParticipant(models.Model):
         self.env.cr.execute(SQL("""
             UPDATE mautomate_flow_trace SET state = 'skipped', skip_reason = %s, done_at = %s,
                    write_date = now() at time zone 'UTC', write_uid = %s
-             WHERE participant_id = ANY(%s) AND state IN ('scheduled', 'waiting')
+             WHERE participant_id = ANY(%s) AND state IN ('scheduled', 'waiting', 'processing')
         """, reason, fields.Datetime.now(), self.env.uid, running.ids))
         self.env['mautomate.flow.trace'].invalidate_model()

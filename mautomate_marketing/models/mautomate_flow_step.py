@@ -126,7 +126,7 @@ class MautomateFlowStep(models.Model):
         reasons = dict(Trace._fields['skip_reason']._description_selection(self.env))
         for step in self:
             step_id = step._origin.id
-            step.waiting_count = counts[step_id, 'scheduled'] + counts[step_id, 'waiting']
+            step.waiting_count = counts[step_id, 'scheduled'] + counts[step_id, 'waiting'] + counts[step_id, 'processing']
             step.done_count = counts[step_id, 'done']
             step.skipped_count = counts[step_id, 'skipped']
             step.error_count = counts[step_id, 'error']
@@ -218,7 +218,7 @@ class MautomateFlowStep(models.Model):
     def _unlink_except_waiting_participants(self):
         self.env['mautomate.flow.trace'].flush_model()
         pending = self.env['mautomate.flow.trace'].search_count(
-            [('step_id', 'in', self.ids), ('state', 'in', ('scheduled', 'waiting'))], limit=1)
+            [('step_id', 'in', self.ids), ('state', 'in', ('scheduled', 'waiting', 'processing'))], limit=1)
         if pending:
             raise ValidationError(self.env._(
                 "Participants are waiting at these steps: deleting them would strand them. Pause or stop the flow and "

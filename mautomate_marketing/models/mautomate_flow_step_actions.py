@@ -1,26 +1,19 @@
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-
-import requests
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from ..tools import outgoing
 from .mautomate_flow import parse_domain
-
-_logger = logging.getLogger(__name__)
 
 # The branches of a random split, one per variant.
 SPLIT_VARIANTS = [('variant_a', 'Variant A'), ('variant_b', 'Variant B'), ('variant_c', 'Variant C'),
                   ('variant_d', 'Variant D'), ('variant_e', 'Variant E')]
-# Webhook calls of one batch made at once: they wait on the network, not on this server.
-WEBHOOK_WORKERS = 8
 # An SMS the composer cancels: why, as a skip reason of the trace.
 SMS_FAILURE_REASONS = {'sms_blacklist': 'blacklisted', 'sms_number_missing': 'no_phone',
                        'sms_number_format': 'invalid_phone', 'sms_duplicate': 'duplicate_phone'}
@@ -55,7 +48,11 @@ class MautomateFlowStepActions(models.AbstractModel):
         help="Also give the lead to a member of the team: the one who got the fewest leads this month among those "
              "whose assignment domain matches it and who take automatic assignment.")
     # webhook
-    webhook_url = fields.Char('Webhook URL', help="Receives a POST with the contact, the flow, the step and the trace as JSON.")
+    # The URL may carry the receiver's credentials: managers' only, as the secret.
+    webhook_url = fields.Char('Webhook URL', groups='mautomate_marketing.group_mautomate_manager',
+                              help="Receives a POST with the contact, the flow, the step and the trace as JSON. Only "
+                                   "http(s) to public addresses on ports 80 and 443, unless an administrator allows "
+                                   "the host in the Settings.")
     webhook_secret = fields.Char(
         'Signing Secret', compute='_compute_webhook_secret', store=True, readonly=False, copy=False,
         groups='mautomate_marketing.group_mautomate_manager',
@@ -100,10 +97,14 @@ class MautomateFlowStepActions(models.AbstractModel):
         if self.kind == 'assign' and not self.crm_team_id:
             raise ValidationError(self.env._("Step %s assigns leads to a sales team: choose the team.", self.name))
         if self.kind == 'webhook':
-            if not (self.webhook_url or '').strip():
+            if not (step.webhook_url or '').strip():
                 raise ValidationError(self.env._("Step %s calls a webhook: give its URL.", self.name))
-            if not self.webhook_url.lower().startswith(('http://', 'https://')):
-                raise ValidationError(self.env._("Step %s: the webhook URL starts with http:// or https://.", self.name))
+            Delivery = self.env['mautomate.webhook.delivery']
+            try:
+                outgoing.Target(step.webhook_url, Delivery._allowed_hosts())
+            except outgoing.OutgoingRefused as refusal:
+                raise ValidationError(self.env._("Step %(step)s: %(refusal)s", step=self.name,
+                                                 refusal=Delivery._refusal_message(refusal))) from None
             if not 1 <= self.webhook_timeout <= 60:
                 raise ValidationError(self.env._("Step %s: the webhook timeout is between 1 and 60 seconds.", self.name))
         if self.kind == 'split':
@@ -315,41 +316,17 @@ class MautomateFlowStepActions(models.AbstractModel):
         return 'sha256=' + hmac.new(self.sudo().webhook_secret.encode(), body, hashlib.sha256).hexdigest()
 
     def _flow_execute_webhook(self, traces, now):
-        """ POST each trace's JSON, signed, to the URL. An answer other than 2xx, a timeout or a network error is
-        that trace's failure: the engine tries it again later, and keeps it in error after its last attempt. The
-        trace id in the body lets the receiver ignore a call it already had. """
-        requests_by_trace = {}
-        for trace in traces:
-            body = json.dumps(self._webhook_payload(trace), sort_keys=True, separators=(',', ':')).encode()
-            requests_by_trace[trace.id] = (body, {
-                'Content-Type': 'application/json',
-                'X-Mautomate-Signature': self._webhook_sign(body),
-                'X-Mautomate-Delivery': str(trace.id),
-            })
-        url, timeout = self.webhook_url, self.webhook_timeout
-
-        def post(item):
-            # No ORM here: this runs in a pool thread.
-            trace_id, (body, headers) = item
-            try:
-                response = requests.post(url, data=body, headers=headers, timeout=timeout)
-            except requests.exceptions.RequestException as error:
-                return trace_id, error
-            return trace_id, response
-
-        with ThreadPoolExecutor(max_workers=min(WEBHOOK_WORKERS, len(requests_by_trace))) as pool:
-            answers = dict(pool.map(post, requests_by_trace.items()))
-        results = {}
-        for trace_id, answer in answers.items():
-            if isinstance(answer, Exception):
-                _logger.info("Webhook of flow step %s failed for trace %s: %s", self.id, trace_id, answer)
-                results[trace_id] = answer
-            elif not 200 <= answer.status_code < 300:
-                results[trace_id] = UserError(self.env._("The webhook answered %(status)s: %(answer)s",
-                                                         status=answer.status_code, answer=answer.text[:200]))
-            else:
-                results[trace_id] = ('done', 'always', None)
-        return results
+        """ Queue a signed POST of each trace's JSON to the URL: the webhook sender makes the calls, each committed
+        on its own, and the trace waits for its call (processing): a 2xx answer makes it done and schedules the next
+        steps; another answer, a refused address or a network error is its failure, tried again later as any step's.
+        The trace id in the body lets the receiver ignore a call it already had. """
+        self.env['mautomate.webhook.delivery'].sudo().create([{
+            'trace_id': trace.id,
+            'step_id': self.id,
+            'body': json.dumps(self._webhook_payload(trace), sort_keys=True, separators=(',', ':')),
+        } for trace in traces])
+        self.env['mautomate.webhook.delivery']._wake()
+        return dict.fromkeys(traces.ids, ('processing', None, None))
 
     # ------------------------------------------------------------
     # Random split

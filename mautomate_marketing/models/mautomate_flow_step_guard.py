@@ -40,7 +40,7 @@ class MautomateFlowStep(models.Model):
             return self.browse()
         self.env['mautomate.flow.trace'].flush_model(['step_id', 'state'])
         groups = self.env['mautomate.flow.trace'].sudo()._read_group(
-            [('step_id', 'in', self.ids), ('state', 'in', ('scheduled', 'waiting'))], ['step_id'])
+            [('step_id', 'in', self.ids), ('state', 'in', ('scheduled', 'waiting', 'processing'))], ['step_id'])
         return self.browse([step.id for step, in groups])
 
     def _flow_outcomes(self):

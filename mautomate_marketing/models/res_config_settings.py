@@ -52,6 +52,11 @@ class ResConfigSettings(models.TransientModel):
                                                    default='21')
     mautomate_quiet_hours_end = fields.Selection(HOURS, 'Quiet Until', config_parameter='mautomate_marketing.quiet_hours_end',
                                                  default='8')
+    # Hosts webhooks may call beyond the public Internet's ports 80 and 443 (read by mautomate.webhook.delivery).
+    mautomate_outgoing_allowed_hosts = fields.Char(
+        'Allowed Webhook Hosts', config_parameter='mautomate_marketing.outgoing_allowed_hosts', groups='base.group_system',
+        help="Your own integration hosts, e.g. 'crm.internal.example.com, 10.0.0.5:8443': webhooks may call them on "
+             "internal addresses; 'host:port' allows that port too. Others: only public addresses, ports 80 and 443.")
     mautomate_tracker_snippet = fields.Text('Tracker Snippet', compute='_compute_mautomate_tracker_snippet')
     mautomate_identify_secret = fields.Char('Identify Secret', compute='_compute_mautomate_identify_secret')
     # Predictive probability: the active training, shown read-only

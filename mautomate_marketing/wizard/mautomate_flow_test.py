@@ -1,8 +1,10 @@
 from contextlib import closing
 
 from odoo import Command, fields, models
+from odoo.exceptions import UserError
 
 from ..models.mautomate_flow_participant import PARTICIPANT_STATES
+from ..tools import outgoing
 
 # A flow's longest run in a test, in engine rounds (each round jumps to the next due step).
 MAX_ROUNDS = 200
@@ -49,6 +51,7 @@ class MautomateFlowTest(models.TransientModel):
         Engine, Trace = self.env['mautomate.flow.engine'], self.env['mautomate.flow.trace']
         participant = self.env['mautomate.flow.participant'].create({'flow_id': flow.id, 'partner_id': partner.id})
         start = clock = fields.Datetime.now()
+        notes = {}
         Engine._schedule_first_steps(flow, participant.ids)
         for _round in range(MAX_ROUNDS):
             pending = Trace.search([('participant_id', '=', participant.id), ('state', 'in', ('scheduled', 'waiting'))],
@@ -57,13 +60,33 @@ class MautomateFlowTest(models.TransientModel):
                 break
             clock = max(clock, pending[0].scheduled_at)
             Engine._process_traces(pending.filtered(lambda trace, clock=clock: trace.scheduled_at <= clock).ids, clock)
+            notes.update(self._simulate_webhooks(participant, clock))
         traces = participant.trace_ids.sorted(lambda trace: (trace.done_at or trace.scheduled_at, trace.id))
-        return participant.state, [self._simulate_line(trace, start, index) for index, trace in enumerate(traces)]
+        return participant.state, [self._simulate_line(trace, start, index, notes.get(trace.id))
+                                   for index, trace in enumerate(traces)]
 
-    def _simulate_line(self, trace, start, index):
+    def _simulate_webhooks(self, participant, clock):
+        """ The webhook calls the run queued are not made: each counts as answered, unless its URL would be refused
+        without even asking the DNS (then it fails as it would). Returns {trace id: what would be called}. """
+        Delivery = self.env['mautomate.webhook.delivery']
+        notes = {}
+        for delivery in Delivery.search([('trace_id.participant_id', '=', participant.id), ('state', '=', 'pending')]):
+            try:
+                target = outgoing.Target(delivery.step_id.webhook_url, Delivery._allowed_hosts())
+            except outgoing.OutgoingRefused as refusal:
+                delivery.state = 'failed'
+                delivery._record_result(UserError(Delivery._refusal_message(refusal)), clock)
+                continue
+            delivery.state = 'cancelled'
+            delivery._record_result(now=clock)
+            notes[delivery.trace_id.id] = self.env._("Would POST to %s (not called in a test)", target.host)
+        return notes
+
+    def _simulate_line(self, trace, start, index, note=None):
         mail = trace.mail_mail_id
         at = trace.done_at or trace.scheduled_at
         return {
+            'note': note,
             'sequence': index,
             'step_id': trace.step_id.id,
             'at': at,

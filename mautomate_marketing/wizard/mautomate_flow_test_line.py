@@ -22,6 +22,7 @@ class MautomateFlowTestLine(models.TransientModel):
     deferred_count = fields.Integer('Deferred')
     defer_reason = fields.Selection(DEFER_REASONS, 'Deferred For')
     error_message = fields.Text()
+    note = fields.Char(help="What the step would do that the test does not, e.g. the host a webhook would call.")
     email_to = fields.Char('To')
     subject = fields.Char()
     body_html = fields.Html('Body')
