@@ -36,3 +36,5 @@ from . import mautomate_cta_line
 from . import mautomate_consent_hold
 from . import mautomate_popup
 from . import mail_activity
+from . import mautomate_proven_browser
+from . import mail_mail

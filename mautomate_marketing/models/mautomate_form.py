@@ -6,6 +6,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 from .mautomate_form_question import EMAIL_FIELD, FORBIDDEN_FIELDS
 
@@ -211,19 +212,33 @@ class MautomateForm(models.Model):
     # Rendering for a visitor
     # ------------------------------------------------------------
 
-    def _questions_to_ask(self, partner, lead):
+    def _questions_to_ask(self, partner, lead, answered=frozenset()):
         """ The e-mail and "always ask" questions, then the first questions of the queue the known
-        contact (and its lead) have not answered, up to the number shown at once. """
+        contact (and its lead) have not answered, nor the browser (`answered`: input names), up to the
+        number shown at once. """
         self.ensure_one()
         asked = self.question_ids.filtered(lambda question: question._is_email() or question.always_ask)
         open_slots = self.questions_per_page - len(asked)
         for question in self.question_ids - asked:
             if open_slots <= 0:
                 break
-            if not self._is_answered(question, partner, lead):
+            if question._input_name() not in answered and not self._is_answered(question, partner, lead):
                 asked |= question
                 open_slots -= 1
         return self.question_ids & asked
+
+    @api.model
+    def _answered_by_browser(self, browser_id):
+        """ Input names of the questions this browser answered in any form (its form_submit events). """
+        if not browser_id:
+            return frozenset()
+        self.env['mautomate.event'].flush_model()
+        self.env.cr.execute(SQL("""
+            SELECT DISTINCT jsonb_object_keys(payload->'answers') FROM mautomate_event
+             WHERE anonymous_id = %s AND event_type = 'form_submit' AND res_model = %s
+               AND jsonb_typeof(payload->'answers') = 'object'
+        """, browser_id, self._name))
+        return frozenset(row[0] for row in self.env.cr.fetchall())
 
     def _is_answered(self, question, partner, lead):
         record = partner if question.model == 'res.partner' else lead
