@@ -110,6 +110,48 @@ class TestClaimedIdentity(ClaimMixin, MautomateHttpCase):
         self.url_open(f'/r/{link.code}/m/{trace.id}?sig={trace._mautomate_link_signature()}', allow_redirects=False)
         self.assertNotIn(popup.id, popups())
 
+    def test_claim_keeps_the_open_leads_values(self):
+        """ (e) The claim fills nothing the open lead has; the differing answers are an internal note on it. """
+        lead = self.env['crm.lead'].create({'name': 'Vera: big deal', 'partner_id': self.victim.id, 'type': 'opportunity',
+                                            'contact_name': 'Vera Victim', 'partner_name': 'Victim AB'})
+        self.claim(name='Mallory', company_name='Evil AB')
+        self.assertEqual(self.ebook._open_lead(self.victim), lead)
+        self.assertRecordValues(lead, [{'contact_name': 'Vera Victim', 'partner_name': 'Victim AB',
+                                        'email_from': 'vera@victim.example.com'}])
+        self.assertRecordValues(self.victim, [{'name': 'Vera Victim', 'company_name': 'Victim AB'}])
+        note = lead.message_ids.filtered(lambda message: 'Mallory' in message.body)
+        self.assertEqual(len(note), 1)
+        self.assertEqual(note.subtype_id, self.env.ref('mail.mt_note'))
+        self.assertIn('Evil AB (Victim AB)', note.body)
+
+    def test_claim_without_a_lead_notes_on_the_contact(self):
+        self.make_form([('res.partner', 'email', 'email', None), ('res.partner', 'company_name', 'text', None)],
+                       slug='no-lead', create_lead=False, min_fill_seconds=0)
+        self.claim('/mautomate/form/no-lead', company_name='Evil AB')
+        self.assertEqual(self.victim.company_name, 'Victim AB')
+        note = self.victim.message_ids.filtered(lambda message: 'Evil AB (Victim AB)' in message.body)
+        self.assertEqual(note.subtype_id, self.env.ref('mail.mt_note'))
+
+    def test_login_proves_the_browser_and_updates_own_values(self):
+        """ (f) A portal user logged in is proven: the form follows their contact and updates their own values. """
+        portal = self.env.ref('base.demo_user0').partner_id
+        portal.write({'email': 'portal@example.com', 'company_name': 'Old AB', 'function': 'Dev', 'city': False})
+        lead = self.env['crm.lead'].create({'name': 'Portal deal', 'partner_id': portal.id, 'partner_name': 'Old AB'})
+        self.ebook.question_ids.filtered(lambda question: question.field_name == 'company_name').always_ask = True
+        self.url_open('/')
+        login_page = self.url_open('/web/login').text
+        csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+        self.url_open('/web/login', data={'login': 'portal', 'password': 'portal', 'csrf_token': csrf_token})
+        self.assertEqual(self.open_form(), ['email', 'company_name', 'city', 'consent'])
+        self.assertIn('value="Old AB"', self.page, "their own values, shown back to them")
+        self.submit(email='portal@example.com', company_name='New AB', city='Lund')
+        self.assertRecordValues(portal, [{'company_name': 'New AB', 'city': 'Lund'}])
+        self.assertRecordValues(lead, [{'partner_name': 'New AB', 'city': 'Lund'}])
+        # Logged out, the browser is still theirs: the login proved it.
+        self.assertEqual(self.proven_contact(), portal)
+        self.url_open('/web/session/logout')
+        self.assertEqual(self.last_page_view().partner_id, portal)
+
     def test_own_email_gives_the_history_and_follows_this_browser(self):
         """ The legit visitor: their own e-mail gives them the browser's history; the form goes on from their answers. """
         self.url_open('/contactus')
