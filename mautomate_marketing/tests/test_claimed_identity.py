@@ -152,6 +152,16 @@ class TestClaimedIdentity(ClaimMixin, MautomateHttpCase):
         self.url_open('/web/session/logout')
         self.assertEqual(self.last_page_view().partner_id, portal)
 
+    def test_confirmed_optin_proves_the_browser(self):
+        """ The double opt-in link reached the address's inbox: the browser that confirms is the contact's. """
+        self.ebook.double_optin = True
+        self.claim(name='Mallory')
+        self.assertFalse(self.proven_contact(), "sending the form proves nothing")
+        consent = self.env['mautomate.consent'].search([('partner_id', '=', self.victim.id)])
+        self.assertEqual(self.url_open(f'/mautomate/consent/confirm/{consent._confirm_token()}').status_code, 200)
+        self.assertEqual(self.proven_contact(), self.victim)
+        self.assertEqual(self.last_page_view().partner_id, self.victim)
+
     def test_own_email_gives_the_history_and_follows_this_browser(self):
         """ The legit visitor: their own e-mail gives them the browser's history; the form goes on from their answers. """
         self.url_open('/contactus')
