@@ -7,6 +7,7 @@ from odoo.addons.mass_mailing.tests.common import MassMailCommon
 
 from .common import MautomateHttpCase
 from .test_cta import journey_cta
+from .test_flows import FlowCase
 from .test_forms import FORM_URL, FormMixin
 
 
@@ -106,7 +107,8 @@ class TestClaimedIdentity(ClaimMixin, MautomateHttpCase):
                                                       'mailing_model_id': self.env['ir.model']._get_id('res.partner')})
         trace = self.env['mailing.trace'].create({'model': 'res.partner', 'res_id': self.victim.id, 'email': self.victim.email,
                                                   'mass_mailing_id': mailing.id, 'trace_status': 'sent'})
-        link = self.env['link.tracker'].create({'url': f'{self.base_url()}/contactus', 'mass_mailing_id': mailing.id})
+        link = self.env['link.tracker'].create({'url': f'{self.base_url()}/contactus', 'title': 'Contact us',
+                                                'mass_mailing_id': mailing.id})
         self.url_open(f'/r/{link.code}/m/{trace.id}?sig={trace._mautomate_link_signature()}', allow_redirects=False)
         self.assertNotIn(popup.id, popups())
 
@@ -231,3 +233,22 @@ class TestSignedMailLinks(ClaimMixin, MassMailCommon, HttpCase):
         self.assertEqual(self.events([('event_type', '=', 'page_view')]).partner_id, self.victim, "its history joined")
         # Proven, the form follows the contact's gaps.
         self.assertEqual(self.open_form(), ['email', 'country_id', 'phone', 'consent'])
+
+
+@tagged('post_install', '-at_install')
+class TestSignedFlowMailLinks(FlowCase):
+
+    def test_flow_mail_links_are_signed_over_their_trace(self):
+        """ A flow's mail is a mail of its step's mailing: its tracked links get the trace and its signature. """
+        link = self.env['link.tracker'].create({'url': 'https://www.example.com/offer', 'title': 'Offer'})
+        self.templates['mail1'].body_html = f'<p>Hello <a href="{link.short_url}">the offer</a></p>'
+        flow = self.make_flow('form_submit')
+        mail_step = self.step(flow, 'mail1')
+        flow.action_start()
+        self.ingest(event_type='form_submit', partner_id=self.bob.id)
+        self.run_engine()
+        mail = self.mails(mail_step)
+        trace = mail.mailing_trace_ids
+        self.assertEqual(len(trace), 1)
+        body = mail._prepare_outgoing_body()
+        self.assertIn(f'/r/{link.code}/m/{trace.id}?sig={trace._mautomate_link_signature()}"', body)
