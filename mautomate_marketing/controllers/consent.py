@@ -14,4 +14,6 @@ class MautomateConsentConfirm(http.Controller):
         if not consent:
             raise NotFound()
         consent._confirm(request.httprequest.remote_addr)
+        # The link reached its address's inbox: the browser that confirms is that contact's.
+        request.env['website.visitor']._mautomate_prove_browser(consent.partner_id, 'optin')
         return request.render('mautomate_marketing.consent_confirmed', {'consent': consent})

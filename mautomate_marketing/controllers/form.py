@@ -78,22 +78,23 @@ class MautomateForms(http.Controller):
         return form
 
     def _known_contact_and_lead(self, form):
-        """ Who this browser is known as: the logged-in user, else the contact of the website visitor
-        or of the browser's cookie. Only decides which questions to ask, never shows their values. """
+        """ (contact, its open lead, input names answered) of this browser, for _questions_to_ask: a proven
+        contact (the logged-in user, the website visitor's login, a proven browser) with its lead; else none, and
+        the answers this browser sent. An e-mail typed in a form is a claim: what that contact had before is not
+        this browser's to see, not even by which questions are skipped. Never shows the values themselves. """
         user = request.env.user
         Visitor = request.env['website.visitor']
-        partner = request.env['res.partner']
+        browser_id = Visitor._mautomate_browser_id()
         if not user._is_public():
             partner = user.partner_id
         else:
             visitor = Visitor._get_visitor_from_request()
-            partner = visitor.sudo().partner_id if visitor else partner
-            browser_id = Visitor._mautomate_browser_id()
-            if not partner and browser_id:
-                partner = request.env['mautomate.event'].sudo().search(
-                    [('anonymous_id', '=', browser_id), ('partner_id', '!=', False)], limit=1, order='id DESC').partner_id
+            partner = visitor.sudo().partner_id if visitor else request.env['res.partner']
+            partner = partner or request.env['mautomate.proven.browser'].sudo()._partner_of(browser_id)
         partner = partner.sudo()
-        return partner, form._open_lead(partner)
+        if partner:
+            return partner, form._open_lead(partner), frozenset()
+        return partner, request.env['crm.lead'], form._answered_by_browser(browser_id)
 
     def _own_values(self, questions):
         """ Values shown back: a logged-in user's own, never anything to a browser that is not logged in. """

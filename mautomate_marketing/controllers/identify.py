@@ -29,9 +29,8 @@ class MautomateIdentify(http.Controller):
             browser_id, email_normalized = self._validate_identify(body)
         except EventValidationError as error:
             return error_response(error)
-        Event = request.env['mautomate.event'].sudo()
         partner = request.env['res.partner'].sudo()._mautomate_find_or_create_by_email({email_normalized: None})[email_normalized]
-        attached = Event._attach_anonymous_history(partner, anonymous_ids=[browser_id])
+        attached = request.env['website.visitor']._mautomate_prove_browser(partner, 'identify', browser_id)
         return request.make_json_response({'identified': True, 'attached': attached})
 
     def _validate_identify(self, body):

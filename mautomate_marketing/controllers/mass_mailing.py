@@ -7,15 +7,18 @@ from odoo.addons.website_mass_mailing.controllers.main import MassMailController
 class MautomateMassMailController(MassMailController):
 
     @http.route()
-    def full_url_redirect(self, code, mailing_trace_id, **post):
-        """ A click in a tracked e-mail identifies the browser as the mail's recipient. """
+    def full_url_redirect(self, code, mailing_trace_id, sig=None, **post):
+        """ A click in a tracked e-mail proves the browser is the mail's recipient, when the link carries the
+        signature its mail was sent with. Without it (a guessed trace id) it still redirects, but names no browser. """
+        trace = request.env['mailing.trace'].sudo().browse(mailing_trace_id).exists()
+        if not trace or not trace._mautomate_check_link_signature(sig):
+            request.update_context(mautomate_browser_id=None)
+            return super().full_url_redirect(code, mailing_trace_id, **post)
         browser_id = request.env['website.visitor']._mautomate_ensure_browser_id()
         request.update_context(mautomate_browser_id=browser_id)
         response = super().full_url_redirect(code, mailing_trace_id, **post)
-        trace = request.env['mailing.trace'].sudo().browse(mailing_trace_id).exists()
-        partner = trace._get_mautomate_partner() if trace else None
-        if partner:
-            request.env['mautomate.event'].sudo()._attach_anonymous_history(partner, anonymous_ids=[browser_id])
+        partner = trace._get_mautomate_partner()
+        request.env['website.visitor']._mautomate_prove_browser(partner, 'mail', browser_id)
         return response
 
     @http.route()

@@ -14,16 +14,18 @@ class MautomatePopups(http.Controller):
                 save_session=False)
     def popups(self, path='/'):
         """ The pop-ups a page of this browser may show (the page's script asks after it has loaded). The browser
-        keeps when it showed each one; this leaves out the forms this browser or its contact already sent. """
+        keeps when it showed each one; this leaves out the forms this browser or its proven contact already sent. """
         user = request.env.user
         Visitor = request.env['website.visitor']
+        # A browser that refused tracking gets no token: its views are not logged, nor counted by A/B tests.
+        browser_id = Visitor._mautomate_browser_id() if Visitor._mautomate_should_track() else None
         if not user._is_public():
             partner = user.partner_id
         else:
             visitor = Visitor._get_visitor_from_request()
             partner = visitor.sudo().partner_id if visitor else request.env['res.partner']
-        # A browser that refused tracking gets no token: its views are not logged, nor counted by A/B tests.
-        browser_id = Visitor._mautomate_browser_id() if Visitor._mautomate_should_track() else None
+            # Only a proven contact's submits count: an e-mail typed in a form is a claim.
+            partner = partner or request.env['mautomate.proven.browser'].sudo()._partner_of(browser_id)
         popups = request.env['mautomate.popup'].sudo()._popups_for_page(
             request.website.id, str(path)[:2048], partner, browser_id)
         # Per browser: a shared cache must not keep it; the browser may, for a minute.

@@ -37,3 +37,5 @@ from . import mautomate_consent_hold
 from . import mautomate_popup
 from . import mail_activity
 from . import mautomate_webhook_delivery
+from . import mautomate_proven_browser
+from . import mail_mail

@@ -8,8 +8,9 @@ class LinkTrackerClick(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         clicks = super().create(vals_list)
+        # A mail link's click names its browser only when signed (its controller says which, None when not).
         browser_id = self.env.context.get('mautomate_browser_id')
-        if not browser_id and request:
+        if 'mautomate_browser_id' not in self.env.context and request:
             browser_id = self.env['website.visitor']._mautomate_browser_id()
         for click in clicks:
             if click.mailing_trace_id:

@@ -1,4 +1,4 @@
-from odoo import api, models
+from odoo import api, models, tools
 
 # trace_status reached -> event logged; each is logged once, when the status is first reached.
 STATUS_EVENT_TYPES = {
@@ -72,3 +72,12 @@ class MailingTrace(models.Model):
     def _get_mautomate_partner(self):
         self.ensure_one()
         return self.env['res.partner'].browse(self._get_mautomate_recipients()[self.id][0])
+
+    def _mautomate_link_signature(self):
+        """ The signature a mail's tracked links carry: a click binds its browser only with it. """
+        self.ensure_one()
+        return tools.hmac(self.env(su=True), 'mautomate_mail_link', self.id)
+
+    def _mautomate_check_link_signature(self, signature):
+        self.ensure_one()
+        return isinstance(signature, str) and tools.consteq(self._mautomate_link_signature(), signature)

@@ -54,7 +54,9 @@ class MautomateCta(models.Model):
         return self.line_ids.filtered(lambda line: line.condition == 'always')[:1]
 
     def _mautomate_pick_line(self, browser_id=None, partner_id=None):
-        """ The first line whose condition holds for the visitor (its browser's and its contact's events).
+        """ The first line whose condition holds for the visitor: its browser's events, and its contact's when
+        the contact is proven (logged in, or the browser in mautomate.proven.browser); an e-mail typed in a form
+        is a claim, which shows nothing of what that contact did elsewhere.
 
         A visitor known by neither (no Browser ID: tracking refused) is not personalised: it gets the
         fallback. The conditions before the first fallback are checked in one statement.
@@ -73,9 +75,8 @@ class MautomateCta(models.Model):
             """
             WITH who AS (
                 SELECT COALESCE(%(partner)s::int4, (
-                    SELECT known.partner_id FROM mautomate_event known
-                     WHERE known.anonymous_id = %(browser)s AND known.partner_id IS NOT NULL
-                  ORDER BY known.id DESC LIMIT 1)) AS partner_id
+                    SELECT proven.partner_id FROM mautomate_proven_browser proven WHERE proven.browser_id = %(browser)s
+                )) AS partner_id
             )
             SELECT ARRAY[%(checks)s] FROM who
             """,

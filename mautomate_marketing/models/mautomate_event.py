@@ -63,7 +63,8 @@ _INGEST_VALUES = ', '.join(
     for column in INGEST_COLUMNS
 )
 # One event in: its visitor (by id, else by Odoo's access token), its contact (given, else the visitor's, else the
-# one its browser was last seen as); events of opted-out and blacklisted contacts are dropped. Odoo resets a pooled
+# one its browser is proven as: an e-mail typed in a form is a claim and names no later event); events of opted-out
+# and blacklisted contacts are dropped. Odoo resets a pooled
 # connection (DISCARD ALL) each time a request borrows it, which drops every cached plan: each request plans the
 # statements it runs anew. So each step is a simple statement, planned only when its branch runs (an anonymous
 # page view never plans the contact check), rather than one INSERT joining four tables.
@@ -86,9 +87,7 @@ BEGIN
     END IF;
     v_contact := COALESCE(p_partner_id, v_contact);
     IF v_contact IS NULL AND p_anonymous_id IS NOT NULL THEN
-        SELECT known.partner_id INTO v_contact FROM mautomate_event known
-         WHERE known.anonymous_id = p_anonymous_id AND known.partner_id IS NOT NULL
-      ORDER BY known.id DESC LIMIT 1;
+        SELECT proven.partner_id INTO v_contact FROM mautomate_proven_browser proven WHERE proven.browser_id = p_anonymous_id;
     END IF;
     IF v_contact IS NOT NULL THEN
         -- An unknown contact id stores no contact.
@@ -165,8 +164,8 @@ class MautomateEvent(models.Model):
         tools.create_index(self.env.cr, 'mautomate_event_partner_time_idx', self._table,
                            ['partner_id', 'occurred_at DESC'], where='partner_id IS NOT NULL')
         tools.create_index(self.env.cr, 'mautomate_event_type_time_idx', self._table, ['event_type', 'occurred_at DESC'])
-        # Known-or-not in the key: a page view finds its browser's last contact in one index probe, however
-        # many anonymous events that browser has; searches by Browser ID use the leading column.
+        # A browser's events (its history to attach, its answers, its CTA conditions) by the leading column; its
+        # anonymous ones apart, however many known ones it has.
         self.env.cr.execute("DROP INDEX IF EXISTS mautomate_event_anonymous_partner_idx")
         tools.create_index(self.env.cr, 'mautomate_event_browser_idx', self._table,
                            ['anonymous_id', '(partner_id IS NOT NULL)', 'id DESC'], where='anonymous_id IS NOT NULL')
@@ -232,7 +231,7 @@ class MautomateEvent(models.Model):
 
         Each dict holds keys of INGEST_COLUMNS, and may name its website visitor by Odoo's access
         token ('visitor_token') instead of its id. An event without a contact gets its visitor's,
-        or the one its browser was last seen as; events of contacts who opted out of tracking, or
+        or the one its browser is proven as (mautomate.proven.browser); events of contacts who opted out of tracking, or
         whose e-mail is blacklisted, are dropped. Returns the stored events.
 
         With `savepoint` (a name), the statement runs in a new savepoint opened in the same round

@@ -6,6 +6,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 from .mautomate_form_question import EMAIL_FIELD, FORBIDDEN_FIELDS
 
@@ -211,19 +212,33 @@ class MautomateForm(models.Model):
     # Rendering for a visitor
     # ------------------------------------------------------------
 
-    def _questions_to_ask(self, partner, lead):
+    def _questions_to_ask(self, partner, lead, answered=frozenset()):
         """ The e-mail and "always ask" questions, then the first questions of the queue the known
-        contact (and its lead) have not answered, up to the number shown at once. """
+        contact (and its lead) have not answered, nor the browser (`answered`: input names), up to the
+        number shown at once. """
         self.ensure_one()
         asked = self.question_ids.filtered(lambda question: question._is_email() or question.always_ask)
         open_slots = self.questions_per_page - len(asked)
         for question in self.question_ids - asked:
             if open_slots <= 0:
                 break
-            if not self._is_answered(question, partner, lead):
+            if question._input_name() not in answered and not self._is_answered(question, partner, lead):
                 asked |= question
                 open_slots -= 1
         return self.question_ids & asked
+
+    @api.model
+    def _answered_by_browser(self, browser_id):
+        """ Input names of the questions this browser answered in any form (its form_submit events). """
+        if not browser_id:
+            return frozenset()
+        self.env['mautomate.event'].flush_model()
+        self.env.cr.execute(SQL("""
+            SELECT DISTINCT jsonb_object_keys(payload->'answers') FROM mautomate_event
+             WHERE anonymous_id = %s AND event_type = 'form_submit' AND res_model = %s
+               AND jsonb_typeof(payload->'answers') = 'object'
+        """, browser_id, self._name))
+        return frozenset(row[0] for row in self.env.cr.fetchall())
 
     def _is_answered(self, question, partner, lead):
         record = partner if question.model == 'res.partner' else lead
@@ -291,7 +306,9 @@ class MautomateForm(models.Model):
 
     def _submit(self, answers, origin):
         """ File valid answers {question: value} of a visitor: the contact of the e-mail (created when
-        new; only its empty fields are filled), its lead, consent, the form_submit event and the flows.
+        new), its lead, consent, the form_submit event and the flows. A typed e-mail is a claim: only empty
+        fields of the contact and its open lead are filled, differing answers are noted in the chatter; the
+        logged-in user's own e-mail is proven and updates them.
 
         origin: {'ip', 'visitor' (website.visitor), 'browser_id', 'url', 'utm' (campaign_id, ... ids),
         'consent' (bool), 'user_partner' (the logged-in user's contact), 'popup' (the pop-up it was sent in),
@@ -319,17 +336,22 @@ class MautomateForm(models.Model):
             return Partner, lead, form._log_submit(Partner, lead, answers, {}, {**origin, 'visitor': None, 'browser_id': None})
         # An employee's own contact is not written from a website form either.
         writable = partner - protected
+        # A typed e-mail is a claim: it fills empty fields only. The logged-in user's own e-mail is proven: it updates.
+        proven = bool(partner) and partner == origin.get('user_partner')
         differing = {}
         fill = {}
         for name, value in partner_answers.items():
             current = partner[name].id if partner._fields[name].type == 'many2one' else partner[name]
-            if self._is_empty(partner, name) and writable:
-                fill[name] = value
+            if writable and (self._is_empty(partner, name) or (proven and name != EMAIL_FIELD[1])):
+                if current != value:
+                    fill[name] = value
             elif current != value:
                 differing[name] = value
         if fill:
             writable.write(fill)
-        lead = form._file_lead(partner, partner_answers, lead_answers, differing, origin) if form.create_lead else None
+        lead = form._file_lead(partner, partner_answers, lead_answers, differing, origin, proven) if form.create_lead else None
+        if differing and not lead:
+            partner.message_post(body=form._differing_note(partner, differing), subtype_xmlid='mail.mt_note')
         if form.consent_text and origin.get('consent'):
             consent = self.env['mautomate.consent'].sudo().create({
                 'partner_id': partner.id, 'form_id': form.id, 'email': email, 'text': form.consent_text,
@@ -342,15 +364,19 @@ class MautomateForm(models.Model):
             flow._enroll({partner.id: lead.id if lead else None})
         return partner, lead, event
 
-    def _file_lead(self, partner, partner_answers, lead_answers, differing, origin):
-        """ The contact's open lead, else a new one, holding this submit's answers. """
+    def _file_lead(self, partner, partner_answers, lead_answers, differing, origin, proven=False):
+        """ The contact's open lead, else a new one, holding this submit's answers. An open lead keeps its values
+        unless `proven` (the logged-in user's own): its empty fields are filled, differing answers noted. """
         Lead = self.env['crm.lead'].sudo().with_context(mautomate_keep_partner_fields=True)
         values = {LEAD_FIELD_OF_PARTNER_FIELD.get(name, name): value for name, value in partner_answers.items()}
         values = {name: value for name, value in values.items() if name in Lead._fields and name not in FORBIDDEN_FIELDS}
         values.update(lead_answers, email_from=partner_answers['email'])
         utm = {name: self[name].id or (origin.get('utm') or {}).get(name) for name in ('campaign_id', 'source_id', 'medium_id')}
         lead = self._open_lead(partner).with_context(mautomate_keep_partner_fields=True)
+        lead_differing = {}
         if lead:
+            if not proven:
+                values, lead_differing = self._lead_values_of_claim(lead, values, differing)
             values.update({name: value for name, value in utm.items() if value and not lead[name]})
             if self.lead_team_id and not lead.team_id:
                 values['team_id'] = self.lead_team_id.id
@@ -369,14 +395,42 @@ class MautomateForm(models.Model):
             })
         if origin.get('visitor'):
             lead.visitor_ids = [(4, origin['visitor'].id)]
-        if differing:
-            labels = {name: partner._fields[name].get_description(self.env)['string'] for name in differing}
-            lead.message_post(body=Markup('<p>%s</p><ul>%s</ul>') % (
-                self.env._("Form %s: answers that differ from the contact's values (the contact keeps its own):", self.name),
-                Markup().join(Markup('<li>%s: %s (%s)</li>') % (
-                    labels[name], self._display_value(partner, name, value), self._display_value(partner, name, partner[name]))
-                    for name, value in differing.items())), subtype_xmlid='mail.mt_note')
+        if differing or lead_differing:
+            lead.message_post(body=self._differing_note(partner, differing, lead, lead_differing), subtype_xmlid='mail.mt_note')
         return lead.with_context(mautomate_keep_partner_fields=False)
+
+    def _lead_values_of_claim(self, lead, values, differing):
+        """ (values to write, differing {field: answer}) of a claimed submit on an open lead: its empty fields are
+        filled; the answers that differ from its values are returned, but those already noted for the contact. """
+        partner_field_of = {lead_field: name for name, lead_field in LEAD_FIELD_OF_PARTNER_FIELD.items()}
+        fill, lead_differing = {}, {}
+        for name, value in values.items():
+            current = lead[name].id if lead._fields[name].type == 'many2one' else lead[name]
+            if self._is_empty(lead, name):
+                fill[name] = value
+            elif name == 'email_from':
+                continue  # the same contact's address: found by it, kept as the lead spells it
+            elif current != value and differing.get(partner_field_of.get(name, name), object()) != value:
+                lead_differing[name] = value
+        return fill, lead_differing
+
+    def _differing_note(self, partner, differing, lead=None, lead_differing=None):
+        """ The internal note listing answers that differ from the values on file (typed, then kept). """
+        def items(record, answers):
+            return Markup().join(Markup('<li>%s: %s (%s)</li>') % (
+                record._fields[name].get_description(self.env)['string'], self._display_value(record, name, value),
+                self._display_value(record, name, record[name])) for name, value in answers.items())
+
+        note = Markup()
+        if differing:
+            note += Markup('<p>%s</p><ul>%s</ul>') % (self.env._(
+                "Form %s: answers that differ from the contact's values (the contact keeps its own):", self.name),
+                items(partner, differing))
+        if lead_differing:
+            note += Markup('<p>%s</p><ul>%s</ul>') % (self.env._(
+                "Form %s: answers that differ from the lead's values (the lead keeps its own):", self.name),
+                items(lead, lead_differing))
+        return note
 
     @api.model
     def _display_value(self, record, name, value):

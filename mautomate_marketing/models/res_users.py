@@ -21,4 +21,6 @@ class ResUsers(models.Model):
             if browser_id or visitors:
                 env['mautomate.event'].sudo()._attach_anonymous_history(
                     env.user.partner_id, visitors=visitors, anonymous_ids=[browser_id])
+            # A login proves the browser: its later events, logged out, are still the user's.
+            env['mautomate.proven.browser'].sudo()._prove(browser_id, env.user.partner_id, 'login')
         return auth_info

@@ -291,6 +291,17 @@ class WebsiteVisitor(models.Model):
         return self.env['mautomate.event'].sudo()._attach_anonymous_history(
             partner, visitors=self, anonymous_ids=[self._mautomate_browser_id()])
 
+    def _mautomate_prove_browser(self, partner, proof, browser_id=None):
+        """ The request's browser (or `browser_id`) is proven to be `partner` (a login, a signed link or identify):
+        its anonymous history joins the contact, and its later events and what it is shown are the contact's.
+        Returns the number of events attached. """
+        browser_id = browser_id or (self._mautomate_should_track() and self._mautomate_browser_id())
+        if not partner or not browser_id:
+            return 0
+        attached = self.env['mautomate.event'].sudo()._attach_anonymous_history(partner, anonymous_ids=[browser_id])
+        self.env['mautomate.proven.browser'].sudo()._prove(browser_id, partner, proof)
+        return attached
+
     def _merge_visitor(self, target):
         # Only the merged visitors' own history moves: this runs on a manager's request too (partner merge).
         self.env['mautomate.event'].sudo()._attach_anonymous_history(target.partner_id, visitors=self)

@@ -115,7 +115,8 @@ class TestBeacon(MautomateHttpCase):
 
     def test_beacon_of_a_known_browser_reaches_the_contact(self):
         partner = self.env['res.partner'].create({'name': 'Ann', 'email': 'ann@example.com'})
-        self.env['mautomate.event']._ingest([{'event_type': 'email_click', 'anonymous_id': 'a1' * 16, 'partner_id': partner.id}])
+        # Proven by a signed mail link's click (an event naming the browser and the contact alone is a claim).
+        self.env['mautomate.proven.browser']._prove('a1' * 16, partner, 'mail')
         self.assertEqual(self.post_json(TRACK, self.beacon()).status_code, 202)
         self.assertEqual(self.events([('event_type', '=', 'page_view')]).partner_id, partner)
 

@@ -38,10 +38,13 @@ class TestCtaRules(MautomateCase):
         self.assertEqual(self.label(browser_id=browser), 'Free e-book')
         self.ingest(event_type='download', name='Big E-book.pdf', anonymous_id=browser)
         self.assertEqual(self.label(browser_id=browser), 'Join the webinar')
-        # The webinar is attended by the contact (an API event, no browser); the browser is then identified.
+        # The webinar is attended by the contact (an API event, no browser); an event of the browser naming the
+        # contact (a typed e-mail) is a claim: the contact's events count only once the browser is proven.
         self.Event._ingest([{'event_type': 'custom', 'source': 'api', 'name': 'Webinar attended', 'partner_id': self.partner.id}])
         self.assertEqual(self.label(browser_id=browser), 'Join the webinar')
         self.ingest(anonymous_id=browser, partner_id=self.partner.id)
+        self.assertEqual(self.label(browser_id=browser), 'Join the webinar')
+        self.env['mautomate.proven.browser']._prove(browser, self.partner, 'mail')
         self.assertEqual(self.label(browser_id=browser), 'Ask for a quote')
         # A logged-in contact is known without a browser.
         self.assertEqual(self.label(partner_id=self.partner.id), 'Ask for a quote')

@@ -44,9 +44,12 @@ class TestEventLog(MautomateCase):
         ])
         self.assertEqual(events.partner_id, self.partner)
 
-    def test_known_browser_passes_its_contact_to_new_events(self):
+    def test_proven_browser_passes_its_contact_to_new_events(self):
         browser_id = self.new_browser_id()
+        # An event naming the browser and a contact (a typed e-mail) is a claim: later events stay anonymous.
         self.ingest(anonymous_id=browser_id, partner_id=self.partner.id)
+        self.assertFalse(self.ingest(anonymous_id=browser_id).partner_id)
+        self.env['mautomate.proven.browser']._prove(browser_id, self.partner, 'login')
         later = self.ingest(anonymous_id=browser_id)
         self.assertEqual(later.partner_id, self.partner)
         self.assertFalse(self.ingest(anonymous_id=self.new_browser_id()).partner_id)
