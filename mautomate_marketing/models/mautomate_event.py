@@ -313,13 +313,20 @@ class MautomateEvent(models.Model):
 
     @api.model
     def _ingest_api_events(self, vals_list):
-        """ Store validated API events, finding (or creating) each contact by e-mail or id. """
+        """ Store validated API events, finding (or creating) each contact by e-mail or id. The company's own
+        contacts and its users' (see res.partner._mautomate_history_protected) are refused as unknown ids are:
+        the same 422 and message, so that a key never learns which ids exist. """
         partner_ids = {vals['partner_id'] for vals in vals_list if vals['partner_id']}
-        existing_ids = set(self.env['res.partner'].sudo().browse(partner_ids).exists().ids)
-        if missing := partner_ids - existing_ids:
-            raise EventValidationError(f"unknown partner_id {min(missing)}", 404)
-        partner_by_email = self.env['res.partner']._mautomate_find_or_create_by_email(
-            {vals['email']: vals['contact_name'] for vals in vals_list if vals['email'] and not vals['partner_id']})
+        existing = self.env['res.partner'].sudo().browse(partner_ids).exists()
+        if refused := partner_ids - set((existing - existing._mautomate_history_protected()).ids):
+            raise EventValidationError(f"partner_id {min(refused)} names no contact that takes API events", 422)
+        # Contacts created for new e-mails go too when another e-mail of the request is refused.
+        with self.env.cr.savepoint():
+            partner_by_email = self.env['res.partner']._mautomate_find_or_create_by_email(
+                {vals['email']: vals['contact_name'] for vals in vals_list if vals['email'] and not vals['partner_id']})
+            by_email = self.env['res.partner'].browse(partner.id for partner in partner_by_email.values())
+            if by_email._mautomate_history_protected():
+                raise EventValidationError("'email' names no contact that takes API events", 422)
         for vals in vals_list:
             email = vals.pop('email')
             del vals['contact_name']
