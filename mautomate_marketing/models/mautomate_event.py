@@ -22,6 +22,10 @@ _logger = logging.getLogger(__name__)
 TIMELINE_LIMIT = 100
 TIMELINE_MAX_LIMIT = 1000
 VISIT_GAP = timedelta(minutes=30)
+# A browser's views of one CTA, form or pop-up within 30 minutes are one event: reloads do not inflate them.
+REPEATED_VIEW_WINDOW = timedelta(minutes=30)
+REPEATED_VIEW_TYPES = frozenset({'cta_view', 'form_view', 'popup_view'})
+REPEATED_VIEW_SQL = "event_type IN ('cta_view', 'form_view', 'popup_view') AND anonymous_id IS NOT NULL"
 
 EVENT_TYPES = [
     ('page_view', 'Page View'),
@@ -170,6 +174,9 @@ class MautomateEvent(models.Model):
         self.env.cr.execute("DROP INDEX IF EXISTS mautomate_event_anonymous_partner_idx")
         tools.create_index(self.env.cr, 'mautomate_event_browser_idx', self._table,
                            ['anonymous_id', '(partner_id IS NOT NULL)', 'id DESC'], where='anonymous_id IS NOT NULL')
+        # Whether a browser saw a CTA, form or pop-up lately: one probe of an index only views pay for.
+        tools.create_index(self.env.cr, 'mautomate_event_browser_view_idx', self._table,
+                           ['anonymous_id', 'res_id', 'event_type', 'occurred_at DESC'], where=REPEATED_VIEW_SQL)
         # Its arguments follow INGEST_COLUMNS: drop any older signature rather than keep an overload.
         self.env.cr.execute("""
             DO $$ DECLARE signature regprocedure; BEGIN
@@ -242,6 +249,11 @@ class MautomateEvent(models.Model):
         """
         if not vals_list:
             return self.browse()
+        event_types = frozenset(vals.get('event_type') for vals in vals_list)
+        if event_types & REPEATED_VIEW_TYPES:
+            vals_list = self._without_repeated_views(vals_list)
+            if not vals_list:
+                return self.browse()
         # What the statement reads must be in the database: pending ORM changes of contacts, the
         # blacklist and events (none, most of the time: then even asking each model costs more).
         if self.env.cache.get_dirty_fields() or self.env.fields_to_compute():
@@ -258,7 +270,6 @@ class MautomateEvent(models.Model):
         else:
             query = SQL(INGEST_QUERY, uid=uid,
                         rows=SQL(', ').join(SQL(INGEST_ROW, *self._ingest_row(vals)) for vals in vals_list))
-        event_types = frozenset(vals.get('event_type') for vals in vals_list)
         Scoring = self.env['mautomate.scoring']
         queue, flows = self._get_ingest_followups(event_types)
         if queue:
@@ -282,6 +293,36 @@ class MautomateEvent(models.Model):
         if flows:
             self.env['mautomate.flow']._enroll_from_events(event_ids, event_types)
         return self.browse(event_ids)
+
+    @api.model
+    def _without_repeated_views(self, vals_list):
+        """ vals_list without the CTA, form and pop-up views that a browser already had within 30 minutes
+        (logged, or earlier in vals_list). Concurrent requests of one browser may both log theirs. """
+        def key(vals):
+            return vals.get('anonymous_id'), vals.get('res_model'), vals.get('res_id'), vals['event_type']
+
+        views = [vals for vals in vals_list if vals.get('event_type') in REPEATED_VIEW_TYPES
+                 and vals.get('anonymous_id') and vals.get('res_model') and vals.get('res_id')]
+        if not views:
+            return vals_list
+        self.flush_model()
+        self.env.cr.execute(SQL(
+            """
+            SELECT DISTINCT anonymous_id, res_model, res_id, event_type FROM mautomate_event
+             WHERE %s AND anonymous_id = ANY(%s) AND res_id = ANY(%s)
+               AND occurred_at > (now() at time zone 'UTC') - %s
+            """, SQL(REPEATED_VIEW_SQL), list({vals['anonymous_id'] for vals in views}),
+            list({vals['res_id'] for vals in views}), REPEATED_VIEW_WINDOW))
+        seen = set(self.env.cr.fetchall())
+        view_ids = {id(vals) for vals in views}
+        kept = []
+        for vals in vals_list:
+            if id(vals) in view_ids:
+                if key(vals) in seen:
+                    continue
+                seen.add(key(vals))
+            kept.append(vals)
+        return kept
 
     @api.model
     @tools.ormcache('event_types')
