@@ -22,7 +22,7 @@ _logger = logging.getLogger(__name__)
 TIMELINE_LIMIT = 100
 TIMELINE_MAX_LIMIT = 1000
 VISIT_GAP = timedelta(minutes=30)
-# A browser's views of one CTA, form or pop-up within 30 minutes are one event: reloads do not inflate them.
+# A browser's views of one CTA, form or pop-up on one page within 30 minutes are one event: reloads do not inflate them.
 REPEATED_VIEW_WINDOW = timedelta(minutes=30)
 REPEATED_VIEW_TYPES = frozenset({'cta_view', 'form_view', 'popup_view'})
 REPEATED_VIEW_SQL = "event_type IN ('cta_view', 'form_view', 'popup_view') AND anonymous_id IS NOT NULL"
@@ -297,9 +297,11 @@ class MautomateEvent(models.Model):
     @api.model
     def _without_repeated_views(self, vals_list):
         """ vals_list without the CTA, form and pop-up views that a browser already had within 30 minutes
-        (logged, or earlier in vals_list). Concurrent requests of one browser may both log theirs. """
+        (logged, or earlier in vals_list): the same element showing the same (title) on the same page, as a reload
+        does. Concurrent requests of one browser may both log theirs. """
         def key(vals):
-            return vals.get('anonymous_id'), vals.get('res_model'), vals.get('res_id'), vals['event_type']
+            return (vals.get('anonymous_id'), vals.get('res_model'), vals.get('res_id'), vals['event_type'],
+                    (vals.get('url') or '')[:MAX_URL_LENGTH] or None, (vals.get('name') or '')[:MAX_NAME_LENGTH] or None)
 
         views = [vals for vals in vals_list if vals.get('event_type') in REPEATED_VIEW_TYPES
                  and vals.get('anonymous_id') and vals.get('res_model') and vals.get('res_id')]
@@ -308,7 +310,7 @@ class MautomateEvent(models.Model):
         self.flush_model()
         self.env.cr.execute(SQL(
             """
-            SELECT DISTINCT anonymous_id, res_model, res_id, event_type FROM mautomate_event
+            SELECT DISTINCT anonymous_id, res_model, res_id, event_type, url, name FROM mautomate_event
              WHERE %s AND anonymous_id = ANY(%s) AND res_id = ANY(%s)
                AND occurred_at > (now() at time zone 'UTC') - %s
             """, SQL(REPEATED_VIEW_SQL), list({vals['anonymous_id'] for vals in views}),

@@ -29,9 +29,9 @@ class TestFloodLimits(MautomateHttpCase):
         self.opener.cookies.clear()
         self.opener.cookies.set('mautomate_vid', browser_id)
 
-    def view_cta(self, browser_id, cta=None):
+    def view_cta(self, browser_id, cta=None, page_url='https://www.example.com/'):
         self.as_browser(browser_id)
-        return self.make_jsonrpc_request(f'/mautomate/cta/{(cta or self.cta).id}', {'page_url': 'https://www.example.com/'})
+        return self.make_jsonrpc_request(f'/mautomate/cta/{(cta or self.cta).id}', {'page_url': page_url})
 
     def click_cta(self, token, browser_id):
         self.as_browser(browser_id)
@@ -104,7 +104,8 @@ class TestFloodLimits(MautomateHttpCase):
         self.assertFalse(self.env['res.partner'].search([('email_normalized', '=', 'three@shop.example.com')]))
 
     def test_repeated_views_of_one_browser_are_one_event(self):
-        """ Reloading a page over and over: within 30 minutes, each CTA, form and pop-up is seen once by a browser. """
+        """ Reloading a page over and over: within 30 minutes, each CTA, form and pop-up of the page is seen once by a
+        browser. """
         browser_id, other_browser = self.new_browser_id(), self.new_browser_id()
         other_cta = journey_cta(self.env, 'Another CTA')
         for _reload in range(3):
@@ -118,11 +119,12 @@ class TestFloodLimits(MautomateHttpCase):
             ('cta_view', self.cta.id, True), ('cta_view', other_cta.id, True), ('cta_view', self.cta.id, False),
             ('form_view', self.env.ref('mautomate_marketing.mautomate_form_demo_ebook').id, True),
             ('popup_view', self.popup.id, True)]))
-        # Half an hour later, it is a new view.
+        # On another page, or half an hour later, it is a new view.
+        self.view_cta(browser_id, page_url='https://www.example.com/pricing')
         self.env.cr.execute("UPDATE mautomate_event SET occurred_at = occurred_at - interval '31 minutes' WHERE id = ANY(%s)",
                             [views.ids])
         self.view_cta(browser_id)
-        self.assertEqual(len(self.events([('event_type', '=', 'cta_view'), ('res_id', '=', self.cta.id)])), 3)
+        self.assertEqual(len(self.events([('event_type', '=', 'cta_view'), ('res_id', '=', self.cta.id)])), 4)
 
     def test_ipv6_addresses_are_limited_per_64(self):
         """ An IPv6 subscriber gets a /64: changing address within it does not reset the count. """
