@@ -4,7 +4,7 @@ from odoo import http
 from odoo.http import request
 
 from ..models.event_validation import EventValidationError, parse_json_body
-from .tracking import error_response, read_body
+from .tracking import error_response, read_body, too_many_requests
 
 WEB_URL = re.compile(r'^https?://[^\s/]+', re.IGNORECASE)
 
@@ -39,7 +39,9 @@ class MautomateCta(http.Controller):
         if not line:
             return {}
         token = None
-        if tracked and browser_id:
+        # Over its address's limit, the CTA is still shown: its view is not logged, nor can its click be.
+        if tracked and browser_id and not request.env['mautomate.rate.limit'].sudo()._hit(
+                'cta_view', request.httprequest.remote_addr):
             request.env['mautomate.event'].sudo()._ingest([{
                 **shown._mautomate_event_vals('cta_view', line, test, browser_id, partner_id, self._page_url(page_url)),
                 'visitor_token': request.env['website.visitor']._get_access_token(),
@@ -60,6 +62,8 @@ class MautomateCta(http.Controller):
         found = request.env['mautomate.cta'].sudo()._mautomate_read_token(body.get('token'), browser_id) if browser_id else None
         if not tracked or not found or not found[0].exists() or not found[1]:
             return request.make_json_response({'stored': 0}, status=202)
+        if request.env['mautomate.rate.limit'].sudo()._hit('cta_click', request.httprequest.remote_addr):
+            return too_many_requests()
         cta, line, test = found
         request.env['mautomate.event'].sudo()._ingest([{
             **cta._mautomate_event_vals('cta_click', line, test.exists(), browser_id, partner_id, self._page_url(body.get('url'))),

@@ -39,7 +39,8 @@ class MautomateForms(http.Controller):
         # A running A/B test of the form shows this browser its variant, the same every time.
         form, test = form._mautomate_ab_serve(origin['browser_id'])
         questions = form._questions_to_ask(*self._known_contact_and_lead(form))
-        if origin['tracked']:
+        # Over its address's limit, the form is still shown: its view is not logged.
+        if origin['tracked'] and not request.env['mautomate.rate.limit'].sudo()._hit('form_view', origin['ip']):
             try:
                 with request.env.cr.savepoint():
                     form._log_view(test, origin)

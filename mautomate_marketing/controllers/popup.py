@@ -5,7 +5,7 @@ from odoo.http import request
 
 from ..models.event_validation import EventValidationError, parse_json_body
 from .cta import MautomateCta
-from .tracking import error_response, read_body
+from .tracking import error_response, read_body, too_many_requests
 
 
 class MautomatePopups(http.Controller):
@@ -47,6 +47,8 @@ class MautomatePopups(http.Controller):
         found = tracked and browser_id and request.env['mautomate.popup'].sudo()._mautomate_read_token(body.get('token'), browser_id)
         if not found:
             return request.make_json_response({'stored': 0}, status=202)
+        if request.env['mautomate.rate.limit'].sudo()._hit('popup_view', request.httprequest.remote_addr):
+            return too_many_requests()
         popup, test = found
         request.env['mautomate.event'].sudo()._ingest([{
             'event_type': 'popup_view',

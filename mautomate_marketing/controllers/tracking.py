@@ -18,6 +18,13 @@ def error_response(error):
     return request.make_json_response({'error': error.reason}, status=error.status)
 
 
+def too_many_requests():
+    """ The answer of a request over its address's limit: it stored nothing. """
+    response = error_response(EventValidationError("too many requests from this address: wait a minute", 429))
+    response.headers['Retry-After'] = '60'
+    return response
+
+
 class MautomateTracking(http.Controller):
 
     @http.route('/mautomate/track', type='http', auth='public', methods=['POST'], csrf=False, cors='*', save_session=False,
@@ -27,15 +34,17 @@ class MautomateTracking(http.Controller):
 
         sendBeacon posts text/plain; any Content-Type is read as JSON, form fields parsed from it are ignored.
         """
-        # The per-IP limit of forms, shared by all workers: one statement (see mautomate.rate.limit).
-        if request.env['mautomate.rate.limit'].sudo()._hit('track', request.httprequest.remote_addr):
-            response = error_response(EventValidationError("too many requests from this address: wait a minute", 429))
-            response.headers['Retry-After'] = '60'
-            return response
         try:
             vals_list = validate_beacon(parse_json_body(read_body()), fields.Datetime.now())
         except EventValidationError as error:
-            return error_response(error)
+            vals_list, refused = [], error
+        else:
+            refused = None
+        # The per-IP limit counts events (a refused request as one), shared by all workers: one statement.
+        if request.env['mautomate.rate.limit'].sudo()._hit('track', request.httprequest.remote_addr, len(vals_list) or 1):
+            return too_many_requests()
+        if refused:
+            return error_response(refused)
         Visitor = request.env['website.visitor']
         if Visitor._mautomate_ip_excluded(request.httprequest.remote_addr):
             return request.make_json_response({'stored': 0}, status=202)

@@ -192,7 +192,8 @@ class MautomateAbTest(models.Model):
 
     def _ab_counts(self):
         """ {test id: {variant's element id: (browsers that saw it, browsers that converted)}}, in one GROUP BY
-        per tested model. A browser counts once: the test's unit is the browser, as its split is. """
+        per tested model. A browser counts once: the test's unit is the browser, as its split is. Only the website's
+        events count: an API event's payload is another system's text, and no browser was shown a variant. """
         counts = defaultdict(dict)
         self.env['mautomate.event'].flush_model()
         by_model = defaultdict(lambda: self.browse())
@@ -210,7 +211,8 @@ class MautomateAbTest(models.Model):
                        COUNT(DISTINCT anonymous_id) FILTER (WHERE event_type = %(conversion)s)
                   FROM mautomate_event
                  WHERE payload ? 'ab_test' AND payload->>'ab_test' = ANY(%(tests)s)
-                   AND event_type IN (%(view)s, %(conversion)s)
+                   AND jsonb_typeof(payload->'ab_test') = 'number'
+                   AND event_type IN (%(view)s, %(conversion)s) AND source <> 'api'
               GROUP BY 1, 2
                 """, element=Element._mautomate_ab_element_sql(), view=view_type, conversion=conversion_type,
                 tests=[str(test_id) for test_id in tests.ids]))

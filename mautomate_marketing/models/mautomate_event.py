@@ -22,6 +22,10 @@ _logger = logging.getLogger(__name__)
 TIMELINE_LIMIT = 100
 TIMELINE_MAX_LIMIT = 1000
 VISIT_GAP = timedelta(minutes=30)
+# A browser's views of one CTA, form or pop-up on one page within 30 minutes are one event: reloads do not inflate them.
+REPEATED_VIEW_WINDOW = timedelta(minutes=30)
+REPEATED_VIEW_TYPES = frozenset({'cta_view', 'form_view', 'popup_view'})
+REPEATED_VIEW_SQL = "event_type IN ('cta_view', 'form_view', 'popup_view') AND anonymous_id IS NOT NULL"
 
 EVENT_TYPES = [
     ('page_view', 'Page View'),
@@ -169,6 +173,9 @@ class MautomateEvent(models.Model):
         self.env.cr.execute("DROP INDEX IF EXISTS mautomate_event_anonymous_partner_idx")
         tools.create_index(self.env.cr, 'mautomate_event_browser_idx', self._table,
                            ['anonymous_id', '(partner_id IS NOT NULL)', 'id DESC'], where='anonymous_id IS NOT NULL')
+        # Whether a browser saw a CTA, form or pop-up lately: one probe of an index only views pay for.
+        tools.create_index(self.env.cr, 'mautomate_event_browser_view_idx', self._table,
+                           ['anonymous_id', 'res_id', 'event_type', 'occurred_at DESC'], where=REPEATED_VIEW_SQL)
         # Its arguments follow INGEST_COLUMNS: drop any older signature rather than keep an overload.
         self.env.cr.execute("""
             DO $$ DECLARE signature regprocedure; BEGIN
@@ -241,6 +248,11 @@ class MautomateEvent(models.Model):
         """
         if not vals_list:
             return self.browse()
+        event_types = frozenset(vals.get('event_type') for vals in vals_list)
+        if event_types & REPEATED_VIEW_TYPES:
+            vals_list = self._without_repeated_views(vals_list)
+            if not vals_list:
+                return self.browse()
         # What the statement reads must be in the database: pending ORM changes of contacts, the
         # blacklist and events (none, most of the time: then even asking each model costs more).
         if self.env.cache.get_dirty_fields() or self.env.fields_to_compute():
@@ -257,7 +269,6 @@ class MautomateEvent(models.Model):
         else:
             query = SQL(INGEST_QUERY, uid=uid,
                         rows=SQL(', ').join(SQL(INGEST_ROW, *self._ingest_row(vals)) for vals in vals_list))
-        event_types = frozenset(vals.get('event_type') for vals in vals_list)
         Scoring = self.env['mautomate.scoring']
         queue, flows = self._get_ingest_followups(event_types)
         if queue:
@@ -281,6 +292,38 @@ class MautomateEvent(models.Model):
         if flows:
             self.env['mautomate.flow']._enroll_from_events(event_ids, event_types)
         return self.browse(event_ids)
+
+    @api.model
+    def _without_repeated_views(self, vals_list):
+        """ vals_list without the CTA, form and pop-up views that a browser already had within 30 minutes
+        (logged, or earlier in vals_list): the same element showing the same (title) on the same page, as a reload
+        does. Concurrent requests of one browser may both log theirs. """
+        def key(vals):
+            return (vals.get('anonymous_id'), vals.get('res_model'), vals.get('res_id'), vals['event_type'],
+                    (vals.get('url') or '')[:MAX_URL_LENGTH] or None, (vals.get('name') or '')[:MAX_NAME_LENGTH] or None)
+
+        views = [vals for vals in vals_list if vals.get('event_type') in REPEATED_VIEW_TYPES
+                 and vals.get('anonymous_id') and vals.get('res_model') and vals.get('res_id')]
+        if not views:
+            return vals_list
+        self.flush_model()
+        self.env.cr.execute(SQL(
+            """
+            SELECT DISTINCT anonymous_id, res_model, res_id, event_type, url, name FROM mautomate_event
+             WHERE %s AND anonymous_id = ANY(%s) AND res_id = ANY(%s)
+               AND occurred_at > (now() at time zone 'UTC') - %s
+            """, SQL(REPEATED_VIEW_SQL), list({vals['anonymous_id'] for vals in views}),
+            list({vals['res_id'] for vals in views}), REPEATED_VIEW_WINDOW))
+        seen = set(self.env.cr.fetchall())
+        view_ids = {id(vals) for vals in views}
+        kept = []
+        for vals in vals_list:
+            if id(vals) in view_ids:
+                if key(vals) in seen:
+                    continue
+                seen.add(key(vals))
+            kept.append(vals)
+        return kept
 
     @api.model
     @tools.ormcache('event_types')
@@ -312,13 +355,20 @@ class MautomateEvent(models.Model):
 
     @api.model
     def _ingest_api_events(self, vals_list):
-        """ Store validated API events, finding (or creating) each contact by e-mail or id. """
+        """ Store validated API events, finding (or creating) each contact by e-mail or id. The company's own
+        contacts and its users' (see res.partner._mautomate_history_protected) are refused as unknown ids are:
+        the same 422 and message, so that a key never learns which ids exist. """
         partner_ids = {vals['partner_id'] for vals in vals_list if vals['partner_id']}
-        existing_ids = set(self.env['res.partner'].sudo().browse(partner_ids).exists().ids)
-        if missing := partner_ids - existing_ids:
-            raise EventValidationError(f"unknown partner_id {min(missing)}", 404)
-        partner_by_email = self.env['res.partner']._mautomate_find_or_create_by_email(
-            {vals['email']: vals['contact_name'] for vals in vals_list if vals['email'] and not vals['partner_id']})
+        existing = self.env['res.partner'].sudo().browse(partner_ids).exists()
+        if refused := partner_ids - set((existing - existing._mautomate_history_protected()).ids):
+            raise EventValidationError(f"partner_id {min(refused)} names no contact that takes API events", 422)
+        # Contacts created for new e-mails go too when another e-mail of the request is refused.
+        with self.env.cr.savepoint():
+            partner_by_email = self.env['res.partner']._mautomate_find_or_create_by_email(
+                {vals['email']: vals['contact_name'] for vals in vals_list if vals['email'] and not vals['partner_id']})
+            by_email = self.env['res.partner'].browse(partner.id for partner in partner_by_email.values())
+            if by_email._mautomate_history_protected():
+                raise EventValidationError("'email' names no contact that takes API events", 422)
         for vals in vals_list:
             email = vals.pop('email')
             del vals['contact_name']

@@ -59,7 +59,8 @@ class MautomatePopup(models.Model):
 
     def _mautomate_ab_element_sql(self):
         # A view names the pop-up; a submit names its form, and the pop-up it was sent from in its payload.
-        return SQL("CASE WHEN res_model = %s THEN res_id ELSE (payload->>'popup')::int4 END", self._name)
+        return SQL("CASE WHEN res_model = %s THEN res_id WHEN jsonb_typeof(payload->'popup') = 'number' "
+                   "THEN (payload->>'popup')::int4 END", self._name)
 
     def _mautomate_ab_check_start(self, test):
         # A submit counts for one test: the form's own test would share this test's conversions.

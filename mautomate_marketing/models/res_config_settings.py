@@ -59,6 +59,10 @@ class ResConfigSettings(models.TransientModel):
              "internal addresses; 'host:port' allows that port too. Others: only public addresses, ports 80 and 443.")
     mautomate_tracker_snippet = fields.Text('Tracker Snippet', compute='_compute_mautomate_tracker_snippet')
     mautomate_identify_secret = fields.Char('Identify Secret', compute='_compute_mautomate_identify_secret')
+    mautomate_identify_origins = fields.Char(
+        'Identify Origins', config_parameter='mautomate_marketing.identify_origins',
+        help="The sites whose pages may call mautomateTracker.identify(), as their browsers name them "
+             "(scheme, host and port), e.g. 'https://shop.example.com'. Pages of other sites are refused.")
     # Predictive probability: the active training, shown read-only
     mautomate_predictive_date = fields.Datetime('Trained On', compute='_compute_mautomate_predictive')
     mautomate_predictive_training_size = fields.Integer('Won and Lost Leads', compute='_compute_mautomate_predictive')

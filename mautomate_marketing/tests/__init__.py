@@ -33,3 +33,4 @@ from . import test_form_tour
 from . import test_domain_rights
 from . import test_outgoing
 from . import test_claimed_identity
+from . import test_limits

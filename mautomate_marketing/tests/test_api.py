@@ -132,10 +132,35 @@ class TestEventApi(MautomateHttpCase):
             {'email': 'brand-new@example.com', 'name': 'Signed up'},
             {'partner_id': 2**31 - 1, 'name': 'Ghost'},
         ]})
-        self.assertEqual(response.status_code, 404)
-        self.assertEqual(response.json(), {'error': f'unknown partner_id {2**31 - 1}'})
+        self.assertEqual(response.status_code, 422)
+        self.assertEqual(response.json(), {'error': f'partner_id {2**31 - 1} names no contact that takes API events'})
         self.assertFalse(self.events())
         self.assertEqual(self.env['res.partner'].search_count([]), partners_before)
+
+    def test_protected_contacts_are_refused_as_unknown_ids_are(self):
+        """ A key posts events for the company's own contact and an employee's: refused with the answer an id that
+        names nobody gets, so that it neither poisons their history nor learns which ids exist. """
+        employee = self.env['res.users'].create({
+            'name': 'Erin Employee', 'login': 'erin.api@example.com', 'email': 'erin.api@example.com',
+            'groups_id': [(6, 0, [self.env.ref('base.group_user').id])]})
+        self.env.cr.execute("SELECT COALESCE(MAX(id), 0) + 1000 FROM res_partner")
+        unknown_id = self.env.cr.fetchone()[0]
+        partners_before = self.env['res.partner'].search_count([])
+        answers = []
+        for partner_id in (self.env.company.partner_id.id, employee.partner_id.id, unknown_id):
+            response = self.post_event({'partner_id': partner_id, 'name': 'Poison'})
+            answers.append((response.status_code, response.json()['error'].replace(str(partner_id), '<id>')))
+        self.assertEqual(answers, [(422, 'partner_id <id> names no contact that takes API events')] * 3)
+        self.env.company.partner_id.email = 'company.api@example.com'
+        for email in ('Erin.API@example.com', 'Company.API@example.com'):
+            with self.subTest(email=email):
+                response = self.post_event({'events': [
+                    {'email': 'someone-new@example.com', 'name': 'Signed up'}, {'email': email, 'name': 'Poison'}]})
+                self.assertEqual(response.status_code, 422, response.text)
+                self.assertEqual(response.json(), {'error': "'email' names no contact that takes API events"})
+        self.assertFalse(self.events())
+        self.assertEqual(self.env['res.partner'].search_count([]), partners_before, "nothing created, not even the new e-mail's")
+        self.assertEqual(self.post_event({'email': 'someone-new@example.com', 'name': 'Signed up'}).status_code, 201)
 
     def test_opted_out_contact_is_not_tracked(self):
         ann = self.env['res.partner'].create({'name': 'Ann', 'email': 'ann@example.com', 'mautomate_no_tracking': True})

@@ -121,16 +121,31 @@ class TestDoubleOptinPages(OptinMixin, MautomateHttpCase):
         self.setup_optin_form()
 
     def test_confirmation_link(self):
+        """ A mail scanner opens the link (GET): nothing is confirmed. The person presses the button (POST): confirmed. """
         _partner, consent = self.submit_optin('click@example.com')
         link = re.search(r'href="[^"]*(/mautomate/consent/confirm/[^"]+)"', self.confirmation_mail(consent).body_html).group(1)
-        response = self.url_open(link)
+        for _scan in range(2):
+            response = self.url_open(link)
+            self.assertEqual(response.status_code, 200)
+            self.assertIn('click@example.com', response.text)
+            self.assertNotIn('is confirmed', response.text)
+            consent.invalidate_recordset()
+            self.assertRecordValues(consent, [{'state': 'pending', 'confirm_date': False, 'confirm_ip_address': False}])
+        form = re.search(r'<form[^>]* action="(/mautomate/consent/confirm/[^"]+)"[^>]*>.*?name="csrf_token" value="([^"]+)"',
+                         response.text, re.DOTALL)
+        self.assertEqual(form.group(1), link)
+        self.assertIn('method="post"', form.group(0))
+        with mute_logger('odoo.http'):
+            self.assertEqual(self.url_open(link, data={'csrf_token': 'forged'}).status_code, 400, "a forged form confirms nothing")
+        consent.invalidate_recordset()
+        self.assertEqual(consent.state, 'pending')
+        response = self.url_open(link, data={'csrf_token': form.group(2)})
         self.assertEqual(response.status_code, 200)
-        self.assertIn('click@example.com', response.text)
         self.assertIn('is confirmed', response.text)
         consent.invalidate_recordset()
         self.assertEqual(consent.state, 'confirmed')
         self.assertEqual(consent.confirm_ip_address, '127.0.0.1')
-        self.assertEqual(self.url_open(link).status_code, 200, "a second click shows the thank-you again")
+        self.assertIn('is confirmed', self.url_open(link).text, "a second click shows the thank-you again")
 
     @mute_logger('odoo.http')
     def test_bad_or_expired_link_is_not_found(self):

@@ -1,10 +1,10 @@
-import hashlib
-import hmac
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from odoo.tests import tagged
 
+from ..controllers.identify import identify_signature
 from .common import MautomateHttpCase
 
 EXTERNAL_PAGE = """<!DOCTYPE html>
@@ -22,6 +22,9 @@ EXTERNAL_PAGE = """<!DOCTYPE html>
 """
 
 
+IDENTIFY_VID = '1d' * 16
+
+
 class ExternalSite:
     """ A site that is not on Odoo, served on another port of this machine. """
 
@@ -34,7 +37,11 @@ class ExternalSite:
                 page = EXTERNAL_PAGE % {
                     'odoo': odoo_url,
                     'consent': 'true' if mode == 'ask' else 'false',
-                    'before': "Object.defineProperty(navigator, 'doNotTrack', {value: '1'});" if mode == 'dnt' else '',
+                    'before': {
+                        'dnt': "Object.defineProperty(navigator, 'doNotTrack', {value: '1'});",
+                        # The browser id the site's server read from the cookie to sign identify().
+                        'identify': f'document.cookie = "mautomate_vid={IDENTIFY_VID}; path=/";',
+                    }.get(mode, ''),
                 }
                 self.send_response(200)
                 self.send_header('Content-Type', 'text/html; charset=utf-8')
@@ -106,9 +113,10 @@ class TestTours(MautomateHttpCase):
 
         self.start_tour(f'/odoo/action-crm.crm_lead_all_leads/{lead.id}', 'mautomate_lead_timeline', login='admin')
 
-    def track_external_page(self, mode, code):
-        site = ExternalSite(self.base_url())
-        self.addCleanup(site.stop)
+    def track_external_page(self, mode, code, site=None):
+        if not site:
+            site = ExternalSite(self.base_url())
+            self.addCleanup(site.stop)
         # The tracker loads in the page's head: the test clicks once the body is parsed too.
         self.browser_js(f'{site.url}/pricing?mode={mode}', code,
                         ready="window.mautomateTracker && window.mautomateTracker.loaded && document.readyState !== 'loading'")
@@ -130,21 +138,25 @@ class TestTours(MautomateHttpCase):
 
     def test_identify_on_a_site_not_on_odoo(self):
         """ The other site's page learns that the database accepted its identify() (a cross-site answer it may read). """
+        site = ExternalSite(self.base_url())
+        self.addCleanup(site.stop)
+        self.env['ir.config_parameter'].set_param('mautomate_marketing.identify_origins', site.url)
         secret = self.env['res.config.settings']._mautomate_get_identify_secret()
-        signature = hmac.new(secret.encode(), b'ines@shop.example.com', hashlib.sha256).hexdigest()
-        self.track_external_page('plain', f"""
-            window.mautomateTracker.identify('Ines@Shop.example.com', '{signature}').then((accepted) => {{
+        timestamp = int(time.time())
+        signature = identify_signature(secret, 'ines@shop.example.com', IDENTIFY_VID, timestamp)
+        self.track_external_page('identify', f"""
+            window.mautomateTracker.identify('Ines@Shop.example.com', '{signature}', {timestamp}).then((accepted) => {{
                 if (!accepted) {{
                     console.error('identify() was accepted, yet the page was told it was not');
                 }}
-                return window.mautomateTracker.identify('ines@shop.example.com', 'forged');
+                return window.mautomateTracker.identify('ines@shop.example.com', 'forged', {timestamp});
             }}).then((accepted) => {{
                 if (accepted) {{
                     console.error('a forged identify() was reported accepted');
                 }}
                 console.log('test successful');
             }});
-        """)
+        """, site=site)
         ines = self.env['res.partner'].search([('email_normalized', '=', 'ines@shop.example.com')])
         self.assertEqual(self.events([('source', '=', 'tracker')]).partner_id, ines)
 

@@ -7,7 +7,7 @@
  * Mark calls to action with data-mautomate-cta="Book a demo". After consent: mautomateTracker.consent(true).
  * The Browser ID cookie mautomate_vid (two years) is set with the first event sent: never under
  * Do-Not-Track / Global Privacy Control, and not before consent when consent is required.
- * mautomateTracker.identify(email, signature) names the visitor, signed by the site's server.
+ * mautomateTracker.identify(email, signature, timestamp) names the visitor, signed by the site's server.
  */
 (function (window, document) {
     "use strict";
@@ -129,15 +129,17 @@
             return flush(false);
         },
         /**
-         * Attach this browser's history to the contact of `email`; `signature` is the hex HMAC-SHA256
-         * of the lower-case e-mail with the identify secret, computed by the site's server.
+         * Attach this browser's history to the contact of `email`; `signature` is the hex HMAC-SHA256 of
+         * "email|browser id|timestamp" (the lower-case e-mail, this browser's mautomate_vid cookie, `timestamp`
+         * in unix seconds) with the identify secret, computed by the site's server at most 10 minutes before.
          * Resolves to true when the database accepted it.
          */
-        identify: function (email, signature) {
+        identify: function (email, signature, timestamp) {
             if (!active()) {
                 return Promise.resolve(false);
             }
-            var body = JSON.stringify({vid: browserId(), email: email, signature: signature});
+            var body = JSON.stringify({vid: browserId(), email: email, signature: signature,
+                                       timestamp: Number(timestamp)});
             return flush(false).then(function () {
                 return fetch(config.endpoint.replace(/\/track$/, "/identify"), {
                     method: "POST", body: body, credentials: "include", headers: {"Content-Type": "text/plain"},
