@@ -24,6 +24,7 @@ from . import mautomate_flow_step_actions
 from . import mautomate_flow_trigger_fire
 from . import mautomate_flow_trigger_scan
 from . import mautomate_consent
+from . import mautomate_erased_browser
 from . import mautomate_ab_mixin
 from . import mautomate_ab_test
 from . import mautomate_ab_variant
@@ -36,3 +37,4 @@ from . import mautomate_cta_line
 from . import mautomate_consent_hold
 from . import mautomate_popup
 from . import mail_activity
+from . import mail_message

@@ -375,7 +375,7 @@ class MautomateForm(models.Model):
                 self.env._("Form %s: answers that differ from the contact's values (the contact keeps its own):", self.name),
                 Markup().join(Markup('<li>%s: %s (%s)</li>') % (
                     labels[name], self._display_value(partner, name, value), self._display_value(partner, name, partner[name]))
-                    for name, value in differing.items())), subtype_xmlid='mail.mt_note')
+                    for name, value in differing.items())), subtype_xmlid='mail.mt_note', mautomate_tracking=True)
         return lead.with_context(mautomate_keep_partner_fields=False)
 
     @api.model

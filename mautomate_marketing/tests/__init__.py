@@ -30,3 +30,4 @@ from . import test_double_optin
 from . import test_popups
 from . import test_ab_forms_popups
 from . import test_form_tour
+from . import test_erasure
