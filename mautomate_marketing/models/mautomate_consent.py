@@ -143,12 +143,15 @@ class MautomateConsent(models.Model):
         anonymised = 0
         for _batch in range(max_batches):
             self.env.cr.execute(SQL("""
-                UPDATE mautomate_consent SET email = NULL, ip_address = NULL, confirm_ip_address = NULL,
+                -- the batch taken once (a subquery in the WHERE may be run again, and take more)
+                WITH batch AS MATERIALIZED (
+                    SELECT id FROM mautomate_consent
+                     WHERE erased_on <= %s
+                       AND (email IS NOT NULL OR ip_address IS NOT NULL OR confirm_ip_address IS NOT NULL)
+                     LIMIT %s FOR UPDATE SKIP LOCKED)
+                UPDATE mautomate_consent c SET email = NULL, ip_address = NULL, confirm_ip_address = NULL,
                        write_date = now() at time zone 'UTC'
-                 WHERE id IN (SELECT id FROM mautomate_consent
-                               WHERE erased_on <= %s
-                                 AND (email IS NOT NULL OR ip_address IS NOT NULL OR confirm_ip_address IS NOT NULL)
-                               LIMIT %s FOR UPDATE SKIP LOCKED)
+                  FROM batch WHERE c.id = batch.id
             """, cutoff, batch_size))
             anonymised += self.env.cr.rowcount
             last = self.env.cr.rowcount < batch_size

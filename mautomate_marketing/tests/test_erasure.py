@@ -192,6 +192,15 @@ class TestErasure(MautomateCase):
         consent._confirm('203.0.113.9')
         self.assertFalse(self.partner.mautomate_no_tracking or self.partner.mautomate_erased_on)
 
+    def test_a_submit_without_consent_is_not_logged(self):
+        erase_as_manager(self.env, self.partner)
+        self.form.consent_text = False
+        email = next(question for question in self.form.question_ids if question.field_name == 'email')
+        partner, _lead, event = self.form._submit({email: 'ann@prospect.example.com'}, {'ip': '203.0.113.9'})
+        self.assertEqual(partner, self.partner)
+        self.assertFalse(event, "no consent given again: still not tracked")
+        self.assertTrue(self.partner.mautomate_erased_on)
+
     def test_do_not_track_set_by_hand_stays_after_a_consent(self):
         self.partner.mautomate_no_tracking = True
         self.consent(self.partner)
