@@ -29,7 +29,7 @@ class MautomateConsent(models.Model):
                                    help="When the address was proven by a click on a double opt-in confirmation link.")
     confirm_ip_address = fields.Char('Confirmed From', readonly=True)
     erased_on = fields.Datetime(
-        'Erased On', readonly=True, index='btree_not_null',
+        readonly=True, index='btree_not_null',
         help="The contact's tracking data was erased: this consent no longer counts, and keeps its proof (e-mail, IP "
              "addresses) only for the period Settings keeps consent proof, then is anonymised.")
 
