@@ -63,6 +63,22 @@ class TestErasureStopsFlows(FlowCase):
         self.assertFalse([body for _headers, body in server.received if b'ann@prospect' in body])
         self.assertTrue(self.mails(mail2, self.bob), "the other participant goes on")
 
+    def test_an_erased_contact_enters_no_flow(self):
+        flow = self.make_flow(name='Tag only')
+        self.step(flow, 'tag', kind='tags', tag_add_ids=[(6, 0, self.tag_vip.ids)])
+        flow.action_start()
+        erase_as_manager(self.env, self.partner)
+        flow.action_enroll((self.partner | self.bob).ids)
+        self.assertEqual(self.Participant.search([('flow_id', '=', flow.id)]).partner_id, self.bob,
+                         "until it opts in again, no step acts on it")
+        leads = self.env['crm.lead'].create([{'name': 'Erased lead', 'partner_id': self.partner.id},
+                                             {'name': 'Lead without contact', 'email_from': 'nobody@example.com'}])
+        lead_flow = self.make_flow(name='Lead flow', target='lead')
+        self.step(lead_flow, 'tag', kind='tags', tag_add_ids=[(6, 0, self.tag_vip.ids)])
+        lead_flow.action_start()
+        lead_flow.action_enroll(leads.ids)
+        self.assertEqual(self.Participant.search([('flow_id', '=', lead_flow.id)]).lead_id, leads[1])
+
 
 @tagged('post_install', '-at_install')
 class TestErasure(MautomateCase):
