@@ -24,6 +24,7 @@ from . import mautomate_flow_step_actions
 from . import mautomate_flow_trigger_fire
 from . import mautomate_flow_trigger_scan
 from . import mautomate_consent
+from . import mautomate_erased_browser
 from . import mautomate_ab_mixin
 from . import mautomate_ab_test
 from . import mautomate_ab_variant
@@ -39,3 +40,4 @@ from . import mail_activity
 from . import mautomate_webhook_delivery
 from . import mautomate_proven_browser
 from . import mail_mail
+from . import mail_message

@@ -134,6 +134,10 @@ class CrmLead(models.Model):
         domain = expression.OR([[('lead_id', '=', self.id)], [('partner_id', 'in', partner_ids)]])
         return self.env['mautomate.scoring']._action_ledger(self.display_name, domain)
 
+    def _get_message_create_valid_field_names(self):
+        # The lead messages tracking writes are marked: erasure removes them, never a salesperson's.
+        return super()._get_message_create_valid_field_names() | {'mautomate_tracking'}
+
     def _mautomate_hand_off(self):
         """ Give marketing-qualified leads to sales, once each: Odoo's team assignment rules pick the
         team and salesperson of an unassigned lead, who gets a "Hot lead" activity with the three
@@ -155,7 +159,7 @@ class CrmLead(models.Model):
             who = user.name or lead.team_id.name or self.env._("sales")
             # Markup's % escapes the names.
             lead.message_post(body=Markup('<p>%s</p>') % self.env._("Marketing qualified: handed to %(who)s.", who=who) + note,
-                              subtype_xmlid='mail.mt_note')
+                              subtype_xmlid='mail.mt_note', mautomate_tracking=True)
 
     def _mautomate_assign_to_sales(self):
         """ Odoo's assignment rules: the first team (by sequence) whose assignment domain matches the lead,

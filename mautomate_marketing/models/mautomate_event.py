@@ -15,6 +15,7 @@ from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
 from .event_validation import MAX_NAME_LENGTH, MAX_URL_LENGTH, EventValidationError
+from .mautomate_erased_browser import BROWSER_HASH_SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ BEGIN
     END IF;
     v_contact := COALESCE(p_partner_id, v_contact);
     IF v_contact IS NULL AND p_anonymous_id IS NOT NULL THEN
-        SELECT proven.partner_id INTO v_contact FROM mautomate_proven_browser proven WHERE proven.browser_id = p_anonymous_id;
+        -- the contact it is proven as, else the erased contact it was a browser of (refused below until it opts in)
+        v_contact := COALESCE(
+            (SELECT proven.partner_id FROM mautomate_proven_browser proven WHERE proven.browser_id = p_anonymous_id),
+            (SELECT erased.partner_id FROM mautomate_erased_browser erased
+              WHERE erased.browser_hash = {BROWSER_HASH_SQL.format('p_anonymous_id')}));
     END IF;
     IF v_contact IS NOT NULL THEN
         -- An unknown contact id stores no contact.

@@ -295,7 +295,10 @@ class MautomateFlow(models.Model):
         self.ensure_one()
         if self.state != 'running' or not lead_by_partner or self.target != 'partner':
             return self.env['mautomate.flow.participant']
+        # A contact whose tracking was erased enters no flow until it opts in again.
         partner_ids = self._domain_search('res.partner', [('id', 'in', list(lead_by_partner)), *parse_domain(self.domain)])
+        partner_ids = list(self.env['res.partner'].sudo().with_context(active_test=False)._search(
+            [('id', 'in', partner_ids), ('mautomate_erased_on', '=', False)]))
         return self._insert_participants(partner_ids, [lead_by_partner.get(partner_id) or None for partner_id in partner_ids])
 
     def _enroll_leads(self, lead_ids):
@@ -304,8 +307,9 @@ class MautomateFlow(models.Model):
         if self.state != 'running' or not lead_ids or self.target != 'lead':
             return self.env['mautomate.flow.participant']
         # The audience is the responsible's search; reading the leads' contacts is the engine's own business.
-        leads = self.env['crm.lead'].sudo().browse(
-            self._domain_search('crm.lead', [('id', 'in', list(lead_ids)), *parse_domain(self.domain)]))
+        leads = self.env['crm.lead'].sudo().with_context(active_test=False).search([
+            ('id', 'in', self._domain_search('crm.lead', [('id', 'in', list(lead_ids)), *parse_domain(self.domain)])),
+            '|', ('partner_id', '=', False), ('partner_id.mautomate_erased_on', '=', False)])
         return self._insert_participants([lead.partner_id.id or None for lead in leads], leads.ids)
 
     def _insert_participants(self, partner_ids, lead_ids):

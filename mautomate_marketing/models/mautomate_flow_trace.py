@@ -16,6 +16,7 @@ SKIP_REASONS = [
     ('lead_exists', 'Has an Open Lead'),
     ('no_lead', 'No Open Lead'),
     ('no_contact', 'Lead Without Contact'),
+    ('erased', 'Tracking Erased'),
 ]
 TRACE_STATES = [
     ('scheduled', 'Scheduled'),

@@ -351,7 +351,8 @@ class MautomateForm(models.Model):
             writable.write(fill)
         lead = form._file_lead(partner, partner_answers, lead_answers, differing, origin, proven) if form.create_lead else None
         if differing and not lead:
-            partner.message_post(body=form._differing_note(partner, differing), subtype_xmlid='mail.mt_note')
+            partner.message_post(body=form._differing_note(partner, differing), subtype_xmlid='mail.mt_note',
+                                 mautomate_tracking=True)
         if form.consent_text and origin.get('consent'):
             consent = self.env['mautomate.consent'].sudo().create({
                 'partner_id': partner.id, 'form_id': form.id, 'email': email, 'text': form.consent_text,
@@ -396,7 +397,8 @@ class MautomateForm(models.Model):
         if origin.get('visitor'):
             lead.visitor_ids = [(4, origin['visitor'].id)]
         if differing or lead_differing:
-            lead.message_post(body=self._differing_note(partner, differing, lead, lead_differing), subtype_xmlid='mail.mt_note')
+            lead.message_post(body=self._differing_note(partner, differing, lead, lead_differing), subtype_xmlid='mail.mt_note',
+                              mautomate_tracking=True)
         return lead.with_context(mautomate_keep_partner_fields=False)
 
     def _lead_values_of_claim(self, lead, values, differing):

@@ -11,5 +11,7 @@ class MautomateScoreQueue(models.Model):
 
     partner_id = fields.Many2one('res.partner', ondelete='cascade')
     lead_id = fields.Many2one('crm.lead', ondelete='cascade')
-    event_id = fields.Many2one('mautomate.event', ondelete='cascade', help="A new event, to award and refresh its people.")
+    # Indexed: deleting events (erasure, retention) looks up their queue rows, one lookup per event.
+    event_id = fields.Many2one('mautomate.event', ondelete='cascade', index='btree_not_null',
+                               help="A new event, to award and refresh its people.")
     fit = fields.Boolean(help="The contact's fields changed: its fit is computed again too.")

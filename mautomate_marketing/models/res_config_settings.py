@@ -13,6 +13,10 @@ class ResConfigSettings(models.TransientModel):
     mautomate_retention_days = fields.Integer(
         'Keep Events (days)', config_parameter='mautomate_marketing.retention_days', default=0,
         help="Events older than this are deleted every night. 0 keeps them forever.")
+    mautomate_consent_proof_days = fields.Integer(
+        'Keep Consent Proof (days)', config_parameter='mautomate_marketing.consent_proof_days', default=1095,
+        help="After a contact's tracking data is erased, its consents keep their proof (e-mail, IP address) this many "
+             "days, then are anonymised every night.")
     mautomate_track_internal_users = fields.Boolean(
         'Track Internal Users', config_parameter='mautomate_marketing.track_internal_users',
         help="Also log the pages and forms of logged-in employees. Off by default: their browsing "
@@ -138,6 +142,11 @@ class ResConfigSettings(models.TransientModel):
     def _check_mautomate_retention_days(self):
         if any(settings.mautomate_retention_days < 0 for settings in self):
             raise ValidationError(self.env._("Event retention cannot be negative: use 0 to keep events forever."))
+
+    @api.constrains('mautomate_consent_proof_days')
+    def _check_mautomate_consent_proof_days(self):
+        if any(settings.mautomate_consent_proof_days < 1 for settings in self):
+            raise ValidationError(self.env._("Consent proof is kept at least one day."))
 
     @api.constrains('mautomate_flow_mail_cap')
     def _check_mautomate_flow_mail_cap(self):

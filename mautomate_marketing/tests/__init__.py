@@ -34,3 +34,4 @@ from . import test_domain_rights
 from . import test_outgoing
 from . import test_claimed_identity
 from . import test_limits
+from . import test_erasure

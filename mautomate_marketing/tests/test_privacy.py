@@ -50,6 +50,9 @@ class TestPrivacy(MautomateCase):
         self.assertFalse(mine.exists())
         self.assertFalse(visitor.exists())
         self.assertTrue(theirs.exists())
+        self.assertTrue(self.partner.mautomate_no_tracking, "not tracked again until it opts in again")
+        self.assertTrue(self.partner.mautomate_erased_on)
+        self.assertFalse(other.mautomate_no_tracking or other.mautomate_erased_on)
 
     def test_only_managers_erase(self):
         self.ingest(partner_id=self.partner.id)
