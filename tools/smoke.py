@@ -86,10 +86,12 @@ class Smoke:
     def events(self, domain):
         return self.rpc('mautomate.event', 'search_read', domain, fields=['event_type', 'source', 'url'])
 
-    def wait_for(self, url, what):
+    def wait_for(self, url, what, while_ok=lambda: None):
+        """ Until `url` answers 200, failing at once when the server (or `while_ok`) says it cannot. """
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             require(os.path.exists(f'/proc/{self.args.server_pid}'), f"the server exited (see {self.args.log})")
+            while_ok()
             try:
                 # The first request of a process loads the registry: seconds on a busy machine.
                 if requests.get(url, timeout=TIMEOUT).status_code == 200:
@@ -105,7 +107,16 @@ class Smoke:
         return f'{len(workers)} HTTP and cron workers'
 
     def gevent_started(self):
-        self.wait_for(f'{self.gevent_base}/websocket/health', f"the gevent process on 127.0.0.1:{self.args.gevent_port}")
+        seen = set()
+
+        def not_respawned():
+            # Odoo starts a new gevent process when one exits: a second pid means the first one died.
+            pid = gevent_pid(self.args.server_pid)
+            seen.update([pid] if pid else [])
+            require(len(seen) < 2, f"the gevent process exited at start and was started again (see {self.args.log})")
+
+        self.wait_for(f'{self.gevent_base}/websocket/health', f"the gevent process on 127.0.0.1:{self.args.gevent_port}",
+                      not_respawned)
         self.first_gevent_pid = gevent_pid(self.args.server_pid)
         require(self.first_gevent_pid, "no gevent process among the server's children")
         return f'pid {self.first_gevent_pid}'
