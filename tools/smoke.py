@@ -18,6 +18,9 @@ import websocket
 # Tracking skips robots: the checks browse as a browser does.
 BROWSER_USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
 TIMEOUT = 30
+# Documentation addresses (RFC 5737), only ever written into headers: a visitor behind the proxy and an excluded one.
+VISITOR_ADDRESS = '198.51.100.7'
+EXCLUDED_ADDRESS = '198.51.100.9'
 START_TIMEOUT = 180
 
 
@@ -193,6 +196,27 @@ class Smoke:
         require(len(stored) == 1, f"{len(stored)} API events stored, not 1")
         return email
 
+    def proxy_mode(self):
+        """ Beacons forwarded as a proxy does: the excluded address is matched against the X-Forwarded-For address
+        the proxy added (the last one), not 127.0.0.1 nor an entry the client wrote itself. """
+        self.rpc('ir.config_parameter', 'set_param', 'mautomate_marketing.excluded_ips', EXCLUDED_ADDRESS)
+        try:
+            stored = {}
+            # What the client wrote, then what the proxy added: each way round, only the added one counts.
+            for written, added in ((VISITOR_ADDRESS, EXCLUDED_ADDRESS), (EXCLUDED_ADDRESS, VISITOR_ADDRESS)):
+                body = {'vid': uuid.uuid4().hex, 'events': [
+                    {'type': 'page_view', 'url': 'https://shop.example.com/', 'ts': int(time.time() * 1000)}]}
+                response = self.browser().post(f'{self.base}/mautomate/track', data=json.dumps(body), timeout=TIMEOUT, headers={
+                    'Content-Type': 'text/plain;charset=UTF-8', 'X-Forwarded-Host': f'127.0.0.1:{self.args.http_port}',
+                    'X-Forwarded-Proto': 'http', 'X-Forwarded-For': f'{written}, {added}'})
+                require(response.status_code == 202, f"the beacon answered {response.status_code}: {response.text[:200]}")
+                stored[added] = response.json()['stored']
+        finally:
+            self.rpc('ir.config_parameter', 'set_param', 'mautomate_marketing.excluded_ips', '')
+        require(stored == {EXCLUDED_ADDRESS: 0, VISITOR_ADDRESS: 1},
+                f"stored per forwarded address: {stored}, expected none from {EXCLUDED_ADDRESS} and one from {VISITOR_ADDRESS}")
+        return f'{EXCLUDED_ADDRESS} excluded, {VISITOR_ADDRESS} stored'
+
     def gevent_alive(self):
         """ Still the gevent process of the start: Odoo respawns one that died, so a new pid is a failure too. """
         now = gevent_pid(self.args.server_pid)
@@ -219,6 +243,7 @@ def main():
     smoke.run('a beacon batch is stored', smoke.beacon_batch)
     smoke.run('a form submit is stored', smoke.form_submit)
     smoke.run('an API event is stored', smoke.api_event)
+    smoke.run('behind a proxy, the excluded address is the forwarded one', smoke.proxy_mode)
     smoke.run('the gevent process is alive at the end', smoke.gevent_alive)
     return 1 if smoke.failed else 0
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Serves the module as production does (2 HTTP workers, cron workers and the gevent process) on a
-# fresh database with demo data, on free loopback ports, then checks with tools/smoke.py that
-# /websocket upgrades, a page, a beacon batch, a form and an API event are stored; that the gevent
-# process is still the one it started with at the end; and that the log has no ERROR. CI runs it
-# after tools/test.sh. Every wait is bounded; the server is stopped and the database dropped on any exit.
+# Serves the module as production does (2 HTTP workers, cron workers and the gevent process, proxy mode)
+# on a fresh database with demo data, on free loopback ports, then checks with tools/smoke.py that
+# /websocket upgrades, that a page, a beacon batch, a form and an API event are stored, that a beacon's
+# excluded address is the one a proxy forwarded, that the gevent process it started with is alive at the
+# end, and that the log has no ERROR. CI runs it after tools/test.sh. Every wait is bounded; the server
+# is stopped and the database dropped on any exit.
 source "$(dirname "$0")/common.sh"
 
 prepare_everything
@@ -42,7 +43,7 @@ timeout 900 "${ODOO_CMD[@]}" -d "$DB" --addons-path="$addons_path" --http-port="
 
 log "serving $DB with 2 workers on 127.0.0.1:$HTTP_PORT, the gevent process on 127.0.0.1:$GEVENT_PORT"
 setsid "${ODOO_CMD[@]}" -d "$DB" --addons-path="$addons_path" --http-interface=127.0.0.1 --http-port="$HTTP_PORT" \
-    --gevent-port="$GEVENT_PORT" --workers=2 >>"$LOG" 2>&1 </dev/null &
+    --gevent-port="$GEVENT_PORT" --workers=2 --proxy-mode >>"$LOG" 2>&1 </dev/null &
 SERVER_PID=$!
 
 rc=0
