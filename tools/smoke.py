@@ -8,9 +8,11 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 import xmlrpc.client
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import websocket
@@ -21,6 +23,9 @@ TIMEOUT = 30
 # Documentation addresses (RFC 5737), only ever written into headers: a visitor behind the proxy and an excluded one.
 VISITOR_ADDRESS = '198.51.100.7'
 EXCLUDED_ADDRESS = '198.51.100.9'
+# Two servers on one database: e-mails each sent by two browsers at once, one through each server.
+SHARED_EMAILS = 3
+BEACONS_PER_BROWSER = 4
 START_TIMEOUT = 180
 
 
@@ -68,7 +73,8 @@ class Smoke:
     def run(self, name, check):
         try:
             detail = check()
-        except (CheckFailed, requests.RequestException, websocket.WebSocketException, xmlrpc.client.Error, OSError) as error:
+        except (CheckFailed, requests.RequestException, websocket.WebSocketException, xmlrpc.client.Error, OSError,
+                threading.BrokenBarrierError) as error:
             self.failed.append(name)
             print(f'FAIL  {name}: {error}', flush=True)
             return False
@@ -89,11 +95,11 @@ class Smoke:
     def events(self, domain):
         return self.rpc('mautomate.event', 'search_read', domain, fields=['event_type', 'source', 'url'])
 
-    def wait_for(self, url, what, while_ok=lambda: None):
+    def wait_for(self, url, what, while_ok=lambda: None, server_pid=None):
         """ Until `url` answers 200, failing at once when the server (or `while_ok`) says it cannot. """
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            require(os.path.exists(f'/proc/{self.args.server_pid}'), f"the server exited (see {self.args.log})")
+            require(os.path.exists(f'/proc/{server_pid or self.args.server_pid}'), f"the server exited (see {self.args.log})")
             while_ok()
             try:
                 # The first request of a process loads the registry: seconds on a busy machine.
@@ -108,6 +114,15 @@ class Smoke:
         self.wait_for(f'{self.base}/web/health', f"HTTP on 127.0.0.1:{self.args.http_port}")
         workers = [pid for pid, args in child_pids(self.args.server_pid).items() if 'gevent' not in args]
         return f'{len(workers)} HTTP and cron workers'
+
+    def lead_enrichment_off(self):
+        """ Settings' "enrich leads on demand only": the automatic enrichment sends leads' e-mail domains to Odoo's IAP
+        service, off this machine, and its cron takes new leads FOR UPDATE NOWAIT, logging an ERROR whenever a request
+        updates one at that moment (two submits of one e-mail). """
+        crons = self.rpc('ir.cron', 'search', [('code', '=', 'model._iap_enrich_leads_cron()')])
+        require(crons, "no lead enrichment cron")
+        self.rpc('ir.cron', 'write', crons, {'active': False})
+        return 'on demand only'
 
     def gevent_started(self):
         seen = set()
@@ -172,9 +187,7 @@ class Smoke:
         require(page.status_code == 200, f"GET {url} answered {page.status_code}")
         hidden = dict(re.findall(r'name="(csrf_token|mautomate_token)" value="([^"]*)"', page.text))
         require(len(hidden) == 2, f"the form page has no {'/'.join({'csrf_token', 'mautomate_token'} - set(hidden))}")
-        form = self.rpc('mautomate.form', 'search_read', [('slug', '=', 'ebook')], fields=['min_fill_seconds'])
-        require(form, "no demo form 'ebook'")
-        time.sleep(form[0]['min_fill_seconds'] + 0.5)
+        time.sleep(self.min_fill_seconds() + 0.5)
         email = f'smoke-{uuid.uuid4().hex[:12]}@example.com'
         response = browser.post(url, allow_redirects=False, timeout=TIMEOUT, data={
             **hidden, 'email': email, 'name': 'Smoke Test', 'company_name': 'Smoke AB', 'consent': '1'})
@@ -217,6 +230,61 @@ class Smoke:
                 f"stored per forwarded address: {stored}, expected none from {EXCLUDED_ADDRESS} and one from {VISITOR_ADDRESS}")
         return f'{EXCLUDED_ADDRESS} excluded, {VISITOR_ADDRESS} stored'
 
+    def min_fill_seconds(self):
+        form = self.rpc('mautomate.form', 'search_read', [('slug', '=', 'ebook')], fields=['min_fill_seconds'])
+        require(form, "no demo form 'ebook'")
+        return form[0]['min_fill_seconds']
+
+    def two_servers(self):
+        """ A second server on the database, as behind a load balancer: browsers each behind their own address (the
+        per-address limits) send beacons to both servers in turn, and each e-mail is submitted at once by two browsers,
+        one through each server; each e-mail gives one contact and no event is lost. """
+        second = f'http://127.0.0.1:{self.args.second_http_port}'
+        self.wait_for(f'{second}/web/health', f"HTTP on 127.0.0.1:{self.args.second_http_port}",
+                      server_pid=self.args.second_server_pid)
+        servers = [self.base, second]
+        run = uuid.uuid4().hex[:8]
+        emails = [f'smoke-{run}-{index}@example.com' for index in range(SHARED_EMAILS)]
+        browsers = [(number, emails[number // 2]) for number in range(2 * SHARED_EMAILS)]
+        together = threading.Barrier(len(browsers), timeout=TIMEOUT * 2)
+        fill_seconds = self.min_fill_seconds()
+
+        def browse(number, email):
+            browser = self.browser()
+            browser.headers.update({'X-Forwarded-Host': '127.0.0.1', 'X-Forwarded-Proto': 'http',
+                                    'X-Forwarded-For': f'198.51.100.{20 + number}'})
+            browser_id = uuid.uuid4().hex
+            for beacon in range(BEACONS_PER_BROWSER):
+                body = {'vid': browser_id, 'events': [{'type': 'page_view', 'url': f'https://shop.example.com/{beacon}',
+                                                       'ts': int(time.time() * 1000)}]}
+                response = browser.post(f'{servers[(number + beacon) % 2]}/mautomate/track', data=json.dumps(body),
+                                        headers={'Content-Type': 'text/plain;charset=UTF-8'}, timeout=TIMEOUT)
+                require(response.status_code == 202, f"a beacon answered {response.status_code}: {response.text[:200]}")
+            page = browser.get(f'{servers[number % 2]}/mautomate/form/ebook', timeout=TIMEOUT)
+            require(page.status_code == 200, f"the form page answered {page.status_code}")
+            hidden = dict(re.findall(r'name="(csrf_token|mautomate_token)" value="([^"]*)"', page.text))
+            time.sleep(fill_seconds + 0.5)
+            together.wait()
+            # Sent to the other server than the page: the session and its CSRF token are the database's, not a server's.
+            answers = {'email': email, 'name': 'Smoke Test', 'company_name': 'Smoke AB', 'consent': '1'}
+            response = browser.post(f'{servers[(number + 1) % 2]}/mautomate/form/ebook', data={**hidden, **answers},
+                                    allow_redirects=False, timeout=TIMEOUT)
+            require(response.status_code in (200, 303), f"a submit answered {response.status_code}")
+            return browser_id
+
+        with ThreadPoolExecutor(len(browsers)) as pool:
+            futures = [pool.submit(browse, number, email) for number, email in browsers]
+            browser_ids = [future.result(timeout=START_TIMEOUT) for future in futures]
+        contacts = self.rpc('res.partner', 'read_group', [('email', 'in', emails)], ['email'], ['email'], lazy=False)
+        per_email = {group['email']: group['__count'] for group in contacts}
+        require(per_email == dict.fromkeys(emails, 1), f"contacts per e-mail: {per_email}")
+        submits = self.events([('event_type', '=', 'form_submit'), ('partner_id.email', 'in', emails)])
+        require(len(submits) == 2 * SHARED_EMAILS, f"{len(submits)} form submits stored, not {2 * SHARED_EMAILS}")
+        beacons = self.events([('anonymous_id', 'in', browser_ids), ('source', '=', 'tracker')])
+        require(len(beacons) == len(browser_ids) * BEACONS_PER_BROWSER,
+                f"{len(beacons)} beacon events stored, not {len(browser_ids) * BEACONS_PER_BROWSER}")
+        return f'{len(emails)} contacts, {len(submits)} submits, {len(beacons)} beacon events'
+
     def gevent_alive(self):
         """ Still the gevent process of the start: Odoo respawns one that died, so a new pid is a failure too. """
         now = gevent_pid(self.args.server_pid)
@@ -233,10 +301,13 @@ def main():
     parser.add_argument('--http-port', type=int, required=True)
     parser.add_argument('--gevent-port', type=int, required=True)
     parser.add_argument('--server-pid', type=int, required=True)
+    parser.add_argument('--second-http-port', type=int, required=True)
+    parser.add_argument('--second-server-pid', type=int, required=True)
     parser.add_argument('--log', required=True)
     smoke = Smoke(parser.parse_args())
     if not smoke.run('the server answers with its workers', smoke.server_started):
         return 1
+    smoke.run('lead enrichment (IAP) is switched to on demand', smoke.lead_enrichment_off)
     smoke.run('the gevent process answers', smoke.gevent_started)
     smoke.run('/websocket upgrades on the gevent port', smoke.websocket_upgrades)
     smoke.run('a website page is tracked', smoke.tracked_page)
@@ -244,6 +315,7 @@ def main():
     smoke.run('a form submit is stored', smoke.form_submit)
     smoke.run('an API event is stored', smoke.api_event)
     smoke.run('behind a proxy, the excluded address is the forwarded one', smoke.proxy_mode)
+    smoke.run('two servers on one database: one contact per e-mail, no event lost', smoke.two_servers)
     smoke.run('the gevent process is alive at the end', smoke.gevent_alive)
     return 1 if smoke.failed else 0
 

@@ -11,25 +11,27 @@ prepare_everything
 addons_path=$(odoo_addons_path)
 DB=${MAUTOMATE_SMOKE_DB:-mautomate_smoke_$$}
 LOG=${MAUTOMATE_SMOKE_LOG:-$(mktemp --suffix=.log)}
-read -r HTTP_PORT GEVENT_PORT < <(python3 -c '
+read -r HTTP_PORT GEVENT_PORT HTTP_PORT_2 GEVENT_PORT_2 < <(python3 -c '
 import socket
-sockets = [socket.socket() for _ in range(2)]
+sockets = [socket.socket() for _ in range(4)]
 for s in sockets:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in sockets))')
 RESULTS=$(mktemp)
-SERVER_PID=
+SERVER_PIDS=()
 
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    # The server runs in its own process group (setsid): SIGTERM stops its workers and gevent process too.
-    kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 30); do kill -0 -- "-$SERVER_PID" 2>/dev/null || break; sleep 1; done
-    kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
+stop_servers() {
+    local pid
+    # Each server runs in its own process group (setsid): SIGTERM stops its workers and gevent process too.
+    for pid in "${SERVER_PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+    for pid in "${SERVER_PIDS[@]}"; do
+        for _ in $(seq 30); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 1; done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+    SERVER_PIDS=()
 }
 cleanup() {
-    stop_server
+    stop_servers
     dropdb --if-exists --force "$DB" 2>/dev/null || true
     rm -f "$RESULTS"
 }
@@ -41,15 +43,21 @@ log "installing mautomate_marketing with demo data on $DB (log: $LOG)"
 timeout 900 "${ODOO_CMD[@]}" -d "$DB" --addons-path="$addons_path" --http-port="$HTTP_PORT" -i mautomate_marketing \
     --stop-after-init --log-level=warn >>"$LOG" 2>&1 || die "installing the module failed (see $LOG)"
 
+serve() {  # http port, gevent port, more options
+    setsid "${ODOO_CMD[@]}" -d "$DB" --addons-path="$addons_path" --http-interface=127.0.0.1 --http-port="$1" \
+        --gevent-port="$2" --workers=2 --proxy-mode "${@:3}" >>"$LOG" 2>&1 </dev/null &
+    SERVER_PIDS+=($!)
+}
 log "serving $DB with 2 workers on 127.0.0.1:$HTTP_PORT, the gevent process on 127.0.0.1:$GEVENT_PORT"
-setsid "${ODOO_CMD[@]}" -d "$DB" --addons-path="$addons_path" --http-interface=127.0.0.1 --http-port="$HTTP_PORT" \
-    --gevent-port="$GEVENT_PORT" --workers=2 --proxy-mode >>"$LOG" 2>&1 </dev/null &
-SERVER_PID=$!
+serve "$HTTP_PORT" "$GEVENT_PORT"
+log "and a second server on the same database: 127.0.0.1:$HTTP_PORT_2 (gevent :$GEVENT_PORT_2, no cron workers)"
+serve "$HTTP_PORT_2" "$GEVENT_PORT_2" --max-cron-threads=0
 
 rc=0
 "$ODOO_PYTHON" "$REPO_DIR/tools/smoke.py" --db "$DB" --http-port "$HTTP_PORT" --gevent-port "$GEVENT_PORT" \
-    --server-pid "$SERVER_PID" --log "$LOG" | tee "$RESULTS" || rc=$?
-stop_server
+    --server-pid "${SERVER_PIDS[0]}" --second-http-port "$HTTP_PORT_2" --second-server-pid "${SERVER_PIDS[1]}" \
+    --log "$LOG" | tee "$RESULTS" || rc=$?
+stop_servers
 # Lines logged while stopping count too; the gevent process prints its start-up traceback without a log level.
 problems=$(grep -cE '^[0-9-]+ [0-9:,]+ [0-9]+ (ERROR|CRITICAL) |^Traceback ' "$LOG" || true)
 if [ "$problems" = 0 ]; then
