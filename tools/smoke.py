@@ -1,4 +1,5 @@
-"""The checks of tools/smoke.sh, against an Odoo server it started with workers and the gevent process.
+"""The checks of tools/smoke.sh, against the two Odoo servers it started on one database (workers, the gevent
+process, proxy mode).
 
 Prints PASS or FAIL per check and exits non-zero when one failed. Every request goes to 127.0.0.1 with
 a timeout; what was stored is read back over XML-RPC as admin, as an integrator's script would.
