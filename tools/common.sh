@@ -77,7 +77,11 @@ find_odoo() {
 # Beyond Odoo's pinned requirements: browser tours need websocket-client; phone formatting (as in Odoo's Debian package) phonenumbers;
 # the predictive probability scikit-learn (the module's external dependency; it brings numpy and scipy);
 # the linters Odoo's community runs, pinned so that a new release cannot break CI.
-PROJECT_REQUIREMENTS=(websocket-client phonenumbers scikit-learn==1.9.1 ruff==0.17.6 pylint-odoo==10.0.12)
+# gevent 22.10.2 (Odoo's pin for Python 3.11) loads its plugins through setuptools 65's pkg_resources, which
+# keys a dist-info directory by its name: newer zope.* wheels name it zope_interface-*, so the requirement
+# zope.interface is "not found" and the gevent process (/websocket) exits at start; these releases keep the dot.
+PROJECT_REQUIREMENTS=(websocket-client phonenumbers scikit-learn==1.9.1 ruff==0.17.6 pylint-odoo==10.0.12
+                      zope.interface==6.1 zope.event==5.0)
 
 ensure_venv() {
     local requirements=$1 stamp=$VENV/.requirements.sha1 want
