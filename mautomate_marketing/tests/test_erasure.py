@@ -1,7 +1,5 @@
 import re
-import threading
 from datetime import timedelta
-from http.server import ThreadingHTTPServer
 
 from freezegun import freeze_time
 
@@ -10,8 +8,8 @@ from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .common import MautomateCase, MautomateHttpCase
-from .test_flow_steps import WebhookReceiver
 from .test_flows import FlowCase
+from .test_outgoing import WebhookMixin
 
 
 def erase_as_manager(env, partners):
@@ -21,17 +19,7 @@ def erase_as_manager(env, partners):
 
 
 @tagged('post_install', '-at_install')
-class TestErasureStopsFlows(FlowCase):
-
-    def start_receiver(self):
-        server = ThreadingHTTPServer(('127.0.0.1', 0), WebhookReceiver)
-        server.statuses, server.received = [200], []
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.addCleanup(thread.join)
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        return server, f'http://127.0.0.1:{server.server_address[1]}/hooks/mautomate'
+class TestErasureStopsFlows(WebhookMixin, FlowCase):
 
     def test_no_mail_or_webhook_goes_after_erasure(self):
         """ Ann is in a running flow: her first mail is queued (not yet sent by the mail queue), a second mail and a
@@ -48,7 +36,7 @@ class TestErasureStopsFlows(FlowCase):
         self.assertEqual(queued.state, 'outgoing', "the first mail waits in the mail queue")
 
         erase_as_manager(self.env, self.partner)
-        self.run_engine(self.start + timedelta(days=2))
+        self.run_flows(self.start + timedelta(days=2))
 
         self.assertEqual(queued.state, 'cancel', "the mail queue does not send it")
         self.assertEqual(queued.mailing_trace_ids.trace_status, 'cancel')
@@ -61,6 +49,7 @@ class TestErasureStopsFlows(FlowCase):
         self.assertFalse(self.env['mail.mail'].sudo().search(
             [('model', '=', 'res.partner'), ('res_id', '=', self.partner.id), ('state', '=', 'outgoing')]))
         self.assertFalse([body for _headers, body in server.received if b'ann@prospect' in body])
+        self.assertEqual(len(server.received), 1, "the other participant's call is made")
         self.assertTrue(self.mails(mail2, self.bob), "the other participant goes on")
 
     def test_an_erased_contact_enters_no_flow(self):
