@@ -158,6 +158,7 @@ class TestErasure(MautomateCase):
         left = self.ingest(anonymous_id=browser, occurred_at=fields.Datetime.now() - timedelta(days=1))
         left |= self.ingest(visitor_id=on_lead.id)
         kept = self.ingest(partner_id=self.other.id, visitor_id=theirs.id, anonymous_id=their_browser)
+        self.env['mautomate.proven.browser']._prove(their_browser, self.other, 'login')
         self.env['mautomate.score.entry'].create({'partner_id': self.partner.id, 'points': 5})
         self.env['mautomate.score.entry'].create({'lead_id': lead.id, 'points': 5})
         # A browser proven as her by a login, with no event yet; a note tracking wrote on her, a colleague's note.
@@ -267,6 +268,11 @@ class TestErasureHttp(MautomateHttpCase):
         self.assertFalse(self.ann.mautomate_no_tracking)
         self.assertEqual(self.beacon(), 1)
         self.assertEqual(self.api_event(), 1)
+        # A typed e-mail is a claim: her browser's later events are logged, anonymous until a proof.
+        self.assertFalse(self.events([('event_type', '=', 'page_view')]).partner_id)
+        self.assertEqual(len(self.events([('partner_id', '=', self.ann.id)])), 2)
+        self.env['website.visitor']._mautomate_prove_browser(self.ann, 'login', self.browser)
+        self.assertEqual(self.beacon(), 1)
         self.assertEqual(self.events([('event_type', '=', 'page_view')]).partner_id, self.ann, "her browser is hers again")
-        self.assertEqual(len(self.events([('partner_id', '=', self.ann.id)])), 3)
+        self.assertEqual(len(self.events([('partner_id', '=', self.ann.id)])), 4)
 
