@@ -198,13 +198,11 @@ class CrmLead(models.Model):
         """ crm.team._assign_and_convert_leads for these leads alone, in this transaction and without converting
         them: per team, the leads (most probable first) go in turn to the members taking automatic assignment
         whose assignment domain matches them, within each one's quota of the day (crm's capacity: its average
-        leads a month / 30, less the leads it got in the last 24 hours). Returns the leads given a salesperson. """
-        assigned = self.env['crm.lead'].sudo()
+        leads a month / 30, less the leads it got in the last 24 hours). """
         for team, team_leads in self.sudo().grouped('team_id').items():
             quota = {member: member._get_assignment_quota() for member in team.crm_team_member_ids}
-            members = list(team.crm_team_member_ids.filtered(
-                lambda member: not member.assignment_optout and quota[member] > 0).sorted(
-                lambda member: quota[member], reverse=True))
+            members = sorted((member for member in team.crm_team_member_ids
+                              if not member.assignment_optout and quota[member] > 0), key=quota.get, reverse=True)
             matching = {member: team_leads.filtered_domain(literal_eval(member.assignment_domain or '[]'))
                         for member in members}
             by_user = defaultdict(lambda: self.env['crm.lead'].sudo())
@@ -219,8 +217,6 @@ class CrmLead(models.Model):
                     members.append(member)
             for user, user_leads in by_user.items():
                 user_leads._handle_salesmen_assignment(user_ids=user.ids, team_id=team.id)
-                assigned |= user_leads
-        return assigned
 
     # Predictive probability (mautomate.predictive.model): learnt from won and lost leads, written in SQL batches.
     mautomate_probability = fields.Float(
