@@ -1,3 +1,4 @@
+import random
 from ast import literal_eval
 from collections import defaultdict
 
@@ -139,14 +140,14 @@ class CrmLead(models.Model):
         return super()._get_message_create_valid_field_names() | {'mautomate_tracking'}
 
     def _mautomate_hand_off(self):
-        """ Give marketing-qualified leads to sales, once each: Odoo's team assignment rules pick the
-        team and salesperson of an unassigned lead, who gets a "Hot lead" activity with the three
-        strongest reasons; the chatter says so. """
+        """ Give marketing-qualified leads to sales, once each: crm's rule-based assignment gives an unassigned
+        lead its team and salesperson, who gets a "Hot lead" activity with the three strongest reasons (the
+        team's leader when no member took it); the chatter says so. """
         Scoring = self.env['mautomate.scoring']
-        for lead in self.sudo().filtered(lambda lead: not lead.mautomate_handoff_date and lead.active):
-            lead.mautomate_handoff_date = fields.Datetime.now()
-            if not lead.user_id:
-                lead._mautomate_assign_to_sales()
+        leads = self.sudo().filtered(lambda lead: not lead.mautomate_handoff_date and lead.active)
+        leads.mautomate_handoff_date = fields.Datetime.now()
+        leads.filtered(lambda lead: not lead.user_id)._mautomate_assign_to_sales()
+        for lead in leads:
             reasons = Scoring._get_reasons(lead._mautomate_timeline_people()[lead][0], lead.ids, limit=3)
             note = Markup('<p>%s</p><ul>%s</ul>') % (
                 self.env._("Grade %(grade)s, engagement %(score)s. Strongest reasons:",
@@ -162,26 +163,64 @@ class CrmLead(models.Model):
                               subtype_xmlid='mail.mt_note', mautomate_tracking=True)
 
     def _mautomate_assign_to_sales(self):
-        """ Odoo's assignment rules: the first team (by sequence) whose assignment domain matches the lead,
-        then its member whose domain matches with the fewest leads this month; else the default team
-        and its leader. """
-        self.ensure_one()
-        Team = self.env['crm.team'].sudo()
-        teams = Team.search([('use_leads' if self.type == 'lead' else 'use_opportunities', '=', True),
-                             ('assignment_optout', '=', False)], order='sequence, id')
-        for team in teams:
-            if team.assignment_domain and not self.filtered_domain(literal_eval(team.assignment_domain)):
+        """ crm's rule-based assignment (Settings: Rule-Based Assignment) of these leads, at once: a lead without
+        team gets one (crm.team._allocate_leads), then a lead without salesperson gets its team's member
+        (crm.team._assign_and_convert_leads, without the conversion: a qualified lead is still sales' to qualify).
+        With the setting off, or when no rule takes a lead, it stays as crm leaves it: in its team, if any, unassigned. """
+        if not self.env['ir.config_parameter'].sudo().get_param('crm.lead.auto.assignment'):
+            return
+        self._mautomate_allocate_teams()
+        self.filtered(lambda lead: lead.team_id and not lead.user_id)._mautomate_assign_salespeople()
+
+    def _mautomate_allocate_teams(self):
+        """ crm.team._allocate_leads for these leads alone, in this transaction (crm's takes every unassigned lead
+        of the week and commits): each lead with neither team nor salesperson goes to one of the teams taking
+        automatic assignment, with capacity, whose assignment domain matches it, drawn at random weighted by capacity. """
+        Lead = self.env['crm.lead'].sudo()
+        leads = self.sudo().filtered(lambda lead: not lead.team_id and not lead.user_id)
+        teams = self.env['crm.team'].sudo().search(['&', '|', ('use_leads', '=', True), ('use_opportunities', '=', True),
+                                                    ('assignment_optout', '=', False)])
+        candidates = {team: leads.filtered_domain(literal_eval(team.assignment_domain or '[]'))
+                      for team in teams if team.assignment_max} if leads else {}
+        population = [team for team, team_leads in candidates.items() if team_leads]
+        weights = [team.assignment_max for team in population]
+        by_team, done = defaultdict(lambda: Lead), Lead
+        while population:
+            team = random.choices(population, weights=weights, k=1)[0]
+            remaining = candidates[team] - done
+            if not remaining:
+                index = population.index(team)
+                population.pop(index)
+                weights.pop(index)
                 continue
-            members = team.crm_team_member_ids.filtered(
-                lambda member: not member.assignment_optout
-                and (not member.assignment_domain or self.filtered_domain(literal_eval(member.assignment_domain))))
-            if members or team.user_id:
-                member = members.sorted(lambda member: (member.lead_month_count, member.id))[:1]
-                self.write({'team_id': team.id, 'user_id': member.user_id.id or team.user_id.id})
-                return
-        team = teams[:1] or Team.search([], limit=1)
-        if team:
-            self.write({'team_id': team.id, 'user_id': team.user_id.id or False})
+            by_team[team] |= remaining[0]
+            done |= remaining[0]
+        for team, team_leads in by_team.items():
+            team_leads._handle_salesmen_assignment(team_id=team.id)
+
+    def _mautomate_assign_salespeople(self):
+        """ crm.team._assign_and_convert_leads for these leads alone, in this transaction and without converting
+        them: per team, the leads (most probable first) go in turn to the members taking automatic assignment
+        whose assignment domain matches them, within each one's quota of the day (crm's capacity: its average
+        leads a month / 30, less the leads it got in the last 24 hours). """
+        for team, team_leads in self.sudo().grouped('team_id').items():
+            quota = {member: member._get_assignment_quota() for member in team.crm_team_member_ids}
+            members = sorted((member for member in team.crm_team_member_ids
+                              if not member.assignment_optout and quota[member] > 0), key=quota.get, reverse=True)
+            matching = {member: team_leads.filtered_domain(literal_eval(member.assignment_domain or '[]'))
+                        for member in members}
+            by_user = defaultdict(lambda: self.env['crm.lead'].sudo())
+            for lead in team_leads.sorted(lambda lead: (-lead.probability, lead.id)):
+                member = next((member for member in members if lead in matching[member]), None)
+                if not member:
+                    continue
+                by_user[member.user_id] |= lead
+                members.remove(member)
+                quota[member] -= 1
+                if quota[member] > 0:
+                    members.append(member)
+            for user, user_leads in by_user.items():
+                user_leads._handle_salesmen_assignment(user_ids=user.ids, team_id=team.id)
 
     # Predictive probability (mautomate.predictive.model): learnt from won and lost leads, written in SQL batches.
     mautomate_probability = fields.Float(

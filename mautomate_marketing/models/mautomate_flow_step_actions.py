@@ -9,7 +9,6 @@ from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
 from ..tools import outgoing
-from .mautomate_flow import parse_domain
 
 # The branches of a random split, one per variant.
 SPLIT_VARIANTS = [('variant_a', 'Variant A'), ('variant_b', 'Variant B'), ('variant_c', 'Variant C'),
@@ -45,8 +44,8 @@ class MautomateFlowStepActions(models.AbstractModel):
     lead_name = fields.Char('Lead Title', help="The new lead is named after it and the contact; empty: the flow's name.")
     assign_salesperson = fields.Boolean(
         'Assign a Salesperson', default=True,
-        help="Also give the lead to a member of the team: the one who got the fewest leads this month among those "
-             "whose assignment domain matches it and who take automatic assignment.")
+        help="Also give the lead to a member of the team as CRM's assignment does: in turn among the members who take "
+             "automatic assignment, whose assignment domain matches it and who have capacity left today.")
     # webhook
     # The URL may carry the receiver's credentials: managers' only, as the secret.
     webhook_url = fields.Char('Webhook URL', groups='mautomate_marketing.group_mautomate_manager',
@@ -265,36 +264,16 @@ class MautomateFlowStepActions(models.AbstractModel):
                 for trace in traces}
 
     def _flow_execute_assign(self, traces, now):
-        """ The participant's lead goes to the step's team and, if asked, to one of its members in turn. """
+        """ The participant's lead goes to the step's team and, if asked, to a salesperson as crm's assignment gives
+        one (a lead whose salesperson is a member of the team keeps it). """
         leads = self._participant_leads(traces)
         all_leads = self.env['crm.lead'].sudo().browse({lead.id for lead in leads.values()})
-        by_user = self._assign_members(all_leads) if self.assign_salesperson else {}
-        assigned = self.env['crm.lead'].sudo()
-        for user, user_leads in by_user.items():
-            user_leads._handle_salesmen_assignment(user_ids=user.ids, team_id=self.crm_team_id.id)
-            assigned |= user_leads
-        (all_leads - assigned).write({'team_id': self.crm_team_id.id})
+        team = self.crm_team_id.sudo()
+        all_leads._handle_salesmen_assignment(team_id=team.id)
+        if self.assign_salesperson:
+            all_leads.filtered(lambda lead: lead.user_id not in team.member_ids)._mautomate_assign_salespeople()
         return {trace.id: ('done', 'always', None) if trace.id in leads else ('skipped', 'always', 'no_lead')
                 for trace in traces}
-
-    def _assign_members(self, leads):
-        """ {user: leads} sharing `leads` among the team's members who take automatic assignment, round-robin
-        from the one who got the fewest leads this month, each lead to a member whose domain it matches. """
-        members = list(self.crm_team_id.sudo().crm_team_member_ids.filtered(
-            lambda member: not member.assignment_optout and member.user_id).sorted(
-            lambda member: (member.lead_month_count, member.id)))
-        if not members:
-            return {}
-        matching = {member: leads.filtered_domain(parse_domain(member.assignment_domain))
-                    for member in members}
-        by_user = defaultdict(lambda: self.env['crm.lead'].sudo())
-        for lead in leads.sorted('id'):
-            member = next((member for member in members if lead in matching[member]), None)
-            if member:
-                by_user[member.user_id] |= lead
-                members.remove(member)
-                members.append(member)
-        return by_user
 
     # ------------------------------------------------------------
     # Webhook

@@ -373,23 +373,28 @@ class MautomateForm(models.Model):
         values = {name: value for name, value in values.items() if name in Lead._fields and name not in FORBIDDEN_FIELDS}
         values.update(lead_answers, email_from=partner_answers['email'])
         utm = {name: self[name].id or (origin.get('utm') or {}).get(name) for name in ('campaign_id', 'source_id', 'medium_id')}
+        # As website_crm gives a website form's lead: the website's team when the form names none, its salesperson.
+        website = self.env['website'].get_current_website()
+        team, user = self.lead_team_id or website.crm_default_team_id, website.crm_default_user_id
         lead = self._open_lead(partner).with_context(mautomate_keep_partner_fields=True)
         lead_differing = {}
         if lead:
             if not proven:
                 values, lead_differing = self._lead_values_of_claim(lead, values, differing)
             values.update({name: value for name, value in utm.items() if value and not lead[name]})
-            if self.lead_team_id and not lead.team_id:
-                values['team_id'] = self.lead_team_id.id
+            if team and not lead.team_id:
+                values['team_id'] = team.id
+                # With its team: a salesperson alone would move the lead to the salesperson's team.
+                values['user_id'] = lead.user_id.id or user.id
             lead.write({**values, 'tag_ids': [(4, tag.id) for tag in self.lead_tag_ids]})
         else:
             use_leads = self.env.ref('crm.group_use_lead') in self.env.ref('base.group_user').sudo().implied_ids
             lead = Lead.create({
                 'name': self.env._("%(form)s: %(contact)s", form=self.name, contact=partner.name or partner_answers['email']),
                 'partner_id': partner.id,
-                'type': 'lead' if use_leads else 'opportunity',
-                'user_id': False,
-                'team_id': self.lead_team_id.id,
+                'type': 'lead' if (team.use_leads if team else use_leads) else 'opportunity',
+                'user_id': user.id,
+                'team_id': team.id,
                 'tag_ids': [(6, 0, self.lead_tag_ids.ids)],
                 **{name: value for name, value in utm.items() if value},
                 **values,

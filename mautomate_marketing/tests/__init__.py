@@ -35,3 +35,4 @@ from . import test_outgoing
 from . import test_claimed_identity
 from . import test_limits
 from . import test_erasure
+from . import test_handoff

@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 from odoo import SUPERUSER_ID, api, sql_db, tools
 from odoo.exceptions import ValidationError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import MautomateCase, MautomateHttpCase
 
@@ -328,6 +328,9 @@ class TestFormPages(FormMixin, MautomateHttpCase):
     def test_crafted_fields_change_nothing(self):
         """ Only the questions of the rendered form are read: ownership and type fields are ignored. """
         company = self.env['res.partner'].create({'name': 'Target Co', 'is_company': True})
+        # The lead gets the website's team, not the one the request names.
+        website_team = self.env['crm.team'].create({'name': 'Website Team'})
+        self.env.ref('website.default_website').crm_default_team_id = website_team
         self.open_form()
         response = self.submit(email='crafty@example.com', name='Crafty', user_id='2', is_company='1', type='invoice',
                                company_id=str(self.env.company.id), partner_id=str(company.id), parent_id=str(company.id),
@@ -337,8 +340,26 @@ class TestFormPages(FormMixin, MautomateHttpCase):
         self.assertRecordValues(crafty, [{'name': 'Crafty', 'is_company': False, 'type': 'contact', 'parent_id': False,
                                           'company_id': False, 'city': False, 'user_ids': []}])
         lead = self.env['crm.lead'].search([('partner_id', '=', crafty.id)])
-        self.assertRecordValues(lead, [{'user_id': False, 'team_id': False, 'city': False}])
+        self.assertRecordValues(lead, [{'user_id': False, 'team_id': website_team.id, 'city': False}])
         self.assertEqual(set(self.events([('event_type', '=', 'form_submit')]).payload['answers']), {'email', 'name'})
+
+    def test_lead_gets_the_websites_team_and_salesperson(self):
+        """ As website_crm gives a website form's lead: the website's team when the form names none, and the
+        website's salesperson. """
+        seller = new_test_user(self.env, 'form_web_seller', groups='sales_team.group_sale_salesman', name='Web Seller')
+        web_team, form_team = self.env['crm.team'].create([{'name': 'Web Team', 'use_leads': False},
+                                                           {'name': 'Form Team', 'use_leads': True}])
+        self.env.ref('website.default_website').write({'crm_default_team_id': web_team.id,
+                                                       'crm_default_user_id': seller.id})
+        self.open_form()
+        self.assertEqual(self.submit(email='webteam@example.com', name='Web Team Lead').status_code, 200)
+        lead = self.env['crm.lead'].search([('partner_id', '=', self.contact('webteam@example.com').id)])
+        self.assertRecordValues(lead, [{'team_id': web_team.id, 'user_id': seller.id, 'type': 'opportunity'}])
+        self.ebook.lead_team_id = form_team
+        self.open_form()
+        self.assertEqual(self.submit(email='formteam@example.com', name='Form Team Lead').status_code, 200)
+        lead = self.env['crm.lead'].search([('partner_id', '=', self.contact('formteam@example.com').id)])
+        self.assertRecordValues(lead, [{'team_id': form_team.id, 'user_id': seller.id, 'type': 'lead'}])
 
     def test_someone_elses_email_keeps_their_values(self):
         known = self.env['res.partner'].create({'name': 'Known Customer', 'email': 'known@example.com',

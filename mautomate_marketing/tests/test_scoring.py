@@ -299,8 +299,10 @@ class TestLifecycle(ScoringCase):
         cls.env = cls.env(context={**cls.env.context, 'mail_create_nosubscribe': True})
         cls.salesman = common.new_test_user(cls.env, 'mau_hot_seller', groups='sales_team.group_sale_salesman',
                                             name='Sigrid Seller')
-        # First in sequence: the demo's teams take every lead.
-        cls.team = cls.env['crm.team'].create({'name': 'Nordics', 'sequence': -1, 'use_leads': True,
+        # crm's rule-based assignment, drawing among the teams that match: the demo's teams take none here.
+        cls.env['ir.config_parameter'].set_param('crm.lead.auto.assignment', True)
+        cls.env['crm.team'].search([]).assignment_optout = True
+        cls.team = cls.env['crm.team'].create({'name': 'Nordics', 'use_leads': True,
                                                'assignment_domain': "[('country_id.code', 'in', ('SE', 'DK'))]"})
         cls.env['crm.team.member'].create({'crm_team_id': cls.team.id, 'user_id': cls.salesman.id})
         cls.env['res.config.settings'].create({'group_use_lead': True}).execute()
