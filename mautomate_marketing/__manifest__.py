@@ -1,6 +1,6 @@
 {
     'name': 'Marketing Automation (mautomate)',
-    'version': '18.0.1.0.0',
+    'version': '18.0.1.1.0',
     'author': 'mautomate_marketing',
     'category': 'Marketing/Marketing Automation',
     'summary': 'Track every touch of a contact (website, e-mail, other sites, API) on one timeline, and score leads',

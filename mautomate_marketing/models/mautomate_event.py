@@ -175,7 +175,6 @@ class MautomateEvent(models.Model):
         tools.create_index(self.env.cr, 'mautomate_event_type_time_idx', self._table, ['event_type', 'occurred_at DESC'])
         # A browser's events (its history to attach, its answers, its CTA conditions) by the leading column; its
         # anonymous ones apart, however many known ones it has.
-        self.env.cr.execute("DROP INDEX IF EXISTS mautomate_event_anonymous_partner_idx")
         tools.create_index(self.env.cr, 'mautomate_event_browser_idx', self._table,
                            ['anonymous_id', '(partner_id IS NOT NULL)', 'id DESC'], where='anonymous_id IS NOT NULL')
         # Whether a browser saw a CTA, form or pop-up lately: one probe of an index only views pay for.

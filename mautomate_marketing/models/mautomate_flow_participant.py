@@ -38,7 +38,6 @@ class MautomateFlowParticipant(models.Model):
     def init(self):
         # Two triggers of one contact (lead) at once cannot both enrol it where it may be in the flow only once at a time.
         self.env.cr.execute("""
-            DROP INDEX IF EXISTS mautomate_flow_participant_running_uniq;
             CREATE UNIQUE INDEX IF NOT EXISTS mautomate_flow_participant_partner_running_uniq
                 ON mautomate_flow_participant (flow_id, partner_id) WHERE state = 'running' AND exclusive AND target = 'partner';
             CREATE UNIQUE INDEX IF NOT EXISTS mautomate_flow_participant_lead_running_uniq

@@ -68,6 +68,5 @@ class MautomateFlowTrace(models.Model):
         tools.create_index(self.env.cr, 'mautomate_flow_trace_due_idx', self._table, ['scheduled_at', 'id'],
                            where="state IN ('scheduled', 'waiting')")
         # Whether a participant has steps left (a webhook call in hand too), asked for every participant of a batch.
-        self.env.cr.execute("DROP INDEX IF EXISTS mautomate_flow_trace_pending_participant_idx")
         tools.create_index(self.env.cr, 'mautomate_flow_trace_open_participant_idx', self._table, ['participant_id'],
                            where="state IN ('scheduled', 'waiting', 'processing')")

@@ -1,5 +1,4 @@
 from odoo import api, fields, models, tools
-from odoo.tools import SQL
 
 
 class MautomateScoreEntry(models.Model):
@@ -25,12 +24,6 @@ class MautomateScoreEntry(models.Model):
     event_url = fields.Char('Event URL', related='event_id.url')
 
     def init(self):
-        # Every insert into the ledger updates each index and checks each foreign key: what earlier versions
-        # made and the ledger no longer has (a rule index, log-access columns) goes.
-        self.env.cr.execute("DROP INDEX IF EXISTS mautomate_score_entry__rule_id_index")
-        for column in ('create_uid', 'create_date', 'write_uid', 'write_date'):
-            if tools.sql.column_exists(self.env.cr, self._table, column):
-                self.env.cr.execute(SQL("ALTER TABLE %s DROP COLUMN %s", SQL.identifier(self._table), SQL.identifier(column)))
         # One award per rule and event; caps and scores read a person's awards by (contact, rule, date).
         tools.create_unique_index(self.env.cr, 'mautomate_score_entry_rule_event_uniq', self._table, ['rule_id', 'event_id'])
         tools.create_index(self.env.cr, 'mautomate_score_entry_partner_idx', self._table,
