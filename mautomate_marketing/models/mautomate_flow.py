@@ -35,24 +35,24 @@ class MautomateFlow(models.Model):
                              required=True, default='draft', readonly=True, copy=False, tracking=True)
     target = fields.Selection([('partner', 'Contacts'), ('lead', 'Leads')], required=True, default='partner',
                               tracking=True, help="Who follows the flow. Contacts: a lead's events enrol the lead's contact. Leads: each "
-                                   "lead follows the flow (its contact gets its mails); the audience and goal are "
-                                   "domains of leads.")
+                                                  "lead follows the flow (its contact gets its mails); the audience and goal are "
+                                                  "domains of leads.")
     target_model = fields.Char(compute='_compute_target_model', help="The model of the participants: what the domains filter.")
     user_id = fields.Many2one('res.users', 'Responsible', required=True, default=lambda self: self.env.user,
                               tracking=True, help="Gets the activities of contacts without a salesperson. The flow's audience, goal, "
-                                   "conditions and triggers find records with this user's access rights.")
+                                                  "conditions and triggers find records with this user's access rights.")
     purpose = fields.Selection([('sell', 'Sell'), ('confirm', 'Confirm'), ('inform', 'Inform'), ('service', 'Service')],
                                default='inform')
     kpi_target = fields.Integer('Target Conversions', help="How many participants should reach the goal.")
     domain = fields.Char('Audience', default='[]', tracking=True, help="Only contacts matching this domain are enrolled.")
     goal_domain = fields.Char('Goal', tracking=True, help="A participant whose contact matches this domain leaves the flow as converted "
-                                           "before its next step.")
+                                                          "before its next step.")
     reentry = fields.Selection([('once', 'Once'), ('after', 'Again after some days'), ('always', 'Every time')],
                                'Re-entry', required=True, default='once',
                                tracking=True, help="Once: a contact enters the flow at most once.\n"
-                                    "Again after some days: a contact may enter again that many days after its last entry, "
-                                    "once its last run has ended.\n"
-                                    "Every time: every trigger enrols the contact again.")
+                                                   "Again after some days: a contact may enter again that many days after its last entry, "
+                                                   "once its last run has ended.\n"
+                                                   "Every time: every trigger enrols the contact again.")
     reentry_days = fields.Integer('Re-entry After (days)', default=30, tracking=True)
     trigger_ids = fields.One2many('mautomate.flow.trigger', 'flow_id', 'Triggers', copy=True)
     step_ids = fields.One2many('mautomate.flow.step', 'flow_id', 'Steps')

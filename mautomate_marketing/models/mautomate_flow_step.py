@@ -37,7 +37,7 @@ class MautomateFlowStep(models.Model):
     """ A step of a flow. Steps form a graph without cycles: a step follows one or more parents (paths
     merge), on the branch it names, after its delay. """
     _name = 'mautomate.flow.step'
-    _inherit = ['mautomate.flow.step.actions']
+    _inherit = ['mautomate.flow.step.actions', 'mautomate.flow.part']
     _description = 'Automation Flow Step'
     _order = 'flow_id, sequence, id'
 
@@ -47,16 +47,16 @@ class MautomateFlowStep(models.Model):
     sequence = fields.Integer(default=10)
     parent_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'step_id', 'parent_id', 'After',
                                   tracking=True, help="The steps this one follows. Several: paths merge here, and the step runs once. "
-                                       "None: the flow starts here.")
+                                                      "None: the flow starts here.")
     child_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'parent_id', 'step_id', 'Next Steps')
     branch = fields.Selection(BRANCHES, required=True, default='always',
                               tracking=True, help="After a condition: its yes or no branch; after a wait for an event: yes when the event "
-                                   "came, timeout when it did not; after a random split: the variant drawn. After any other "
-                                   "step the step always follows.")
+                                                  "came, timeout when it did not; after a random split: the variant drawn. After any other "
+                                                  "step the step always follows.")
     delay = fields.Integer(default=0, tracking=True, help="How long after its parent (or the entry in the flow) the step runs.")
     delay_unit = fields.Selection(DELAY_UNITS, required=True, default='days', tracking=True)
     run_at_time = fields.Boolean('At a Time of Day', tracking=True, help="After its delay, the step waits for this time of day in the "
-                                                          "contact's time zone (else the company's, else UTC).")
+                                                                         "contact's time zone (else the company's, else UTC).")
     run_time = fields.Float('Time of Day', default=9.0, tracking=True)
     kind = fields.Selection(STEP_KINDS, required=True, default='email', tracking=True)
     depth = fields.Integer(compute='_compute_depth', help="The longest path from a first step.")
@@ -84,11 +84,11 @@ class MautomateFlowStep(models.Model):
     condition_domain = fields.Char('Contact Domain', default='[]', tracking=True)
     condition_event_type = fields.Selection(EVENT_TYPES, 'Event Type', tracking=True)
     condition_url = fields.Char('Page URL', tracking=True, help="A page view of a URL matching this pattern: '*' is any text. '/pricing*' "
-                                                 "matches the path on any site; 'https://shop.example.com/*' the whole URL.")
+                                                                "matches the path on any site; 'https://shop.example.com/*' the whole URL.")
     condition_step_id = fields.Many2one(
         'mautomate.flow.step', 'Since Step', ondelete='restrict',
         tracking=True, help="The event counts if it came after this step ran for the participant. For a step sending e-mail, only the "
-             "e-mail events of its own mails count (e.g. opened this mail).")
+                            "e-mail events of its own mails count (e.g. opened this mail).")
     # wait for event
     wait_event_type = fields.Selection(EVENT_TYPES, 'Wait For', tracking=True)
     wait_timeout = fields.Integer('Timeout', default=0, tracking=True)
@@ -195,46 +195,23 @@ class MautomateFlowStep(models.Model):
     def _check_domain_author(self):
         self.filtered(lambda step: step.kind == 'condition' and step.condition_type == 'domain').flow_id._check_domain_author()
 
-    def _valid_field_parameter(self, field, name):
-        # A step's changes are tracked on its flow (see _log_on_flow), as a journal item's on its entry.
-        return name == 'tracking' or super()._valid_field_parameter(field, name)
+    def _flow_part_noun(self):
+        return self.env._("Step")
 
     @api.model_create_multi
     def create(self, vals_list):
         steps = super().create(vals_list)
         self.env.registry.clear_cache()
         steps._ensure_mailings()
-        for step in steps:
-            step._log_on_flow(self.env._("Step %(step)s added: %(kind)s", step=step._get_html_link(), kind=step._kind_label()))
         return steps
 
     def write(self, vals):
-        tracked_fields = self._tracked_fields(vals)
-        initial_values = {step.id: {name: step[name] for name in tracked_fields} for step in self} if tracked_fields else {}
         result = super().write(vals)
         if {'kind', 'wait_event_type', 'flow_id'} & set(vals):
             self.env.registry.clear_cache()
         if {'kind', 'mail_template_id'} & set(vals):
             self._ensure_mailings()
-        for step in self.filtered(lambda step: step.id in initial_values):
-            if tracking_value_ids := step._mail_track(tracked_fields, initial_values[step.id])[1]:
-                step._log_on_flow(self.env._("Step %s changed", step._get_html_link()), tracking_value_ids)
         return result
-
-    def _tracked_fields(self, vals):
-        """ The tracked fields among those `vals` writes that the user may read (fields_get leaves out the others). """
-        if self.env.context.get('tracking_disable'):
-            return {}
-        names = [name for name in vals if getattr(self._fields.get(name), 'tracking', False)]
-        return self.fields_get(names, attributes=('string', 'type', 'selection', 'currency_field')) if names else {}
-
-    def _kind_label(self):
-        return dict(self._fields['kind']._description_selection(self.env)).get(self.kind, '')
-
-    def _log_on_flow(self, body, tracking_value_ids=False):
-        """ A note in the flow's chatter by the current user: who changed a step of the flow, and how. """
-        if not self.env.context.get('tracking_disable'):
-            self.flow_id._message_log(body=body, tracking_value_ids=tracking_value_ids)
 
     def _ensure_mailings(self):
         # Made with the step, not at its first mail: two engine runs would each make one at once.
@@ -252,8 +229,6 @@ class MautomateFlowStep(models.Model):
                 "let them pass first."))
 
     def unlink(self):
-        for step in self:
-            step._log_on_flow(self.env._("Step %(step)s deleted: %(kind)s", step=step.name, kind=step._kind_label()))
         result = super().unlink()
         self.env.registry.clear_cache()
         return result

@@ -46,13 +46,13 @@ class MautomateFlowStepActions(models.AbstractModel):
     assign_salesperson = fields.Boolean(
         'Assign a Salesperson', default=True,
         tracking=True, help="Also give the lead to a member of the team: the one who got the fewest leads this month among those "
-             "whose assignment domain matches it and who take automatic assignment.")
+                            "whose assignment domain matches it and who take automatic assignment.")
     # webhook
     # The URL may carry the receiver's credentials: managers' only, as the secret.
     webhook_url = fields.Char('Webhook URL', groups='mautomate_marketing.group_mautomate_manager',
                               tracking=True, help="Receives a POST with the contact, the flow, the step and the trace as JSON. Only "
-                                   "http(s) to public addresses on ports 80 and 443, unless an administrator allows "
-                                   "the host in the Settings.")
+                                                  "http(s) to public addresses on ports 80 and 443, unless an administrator allows "
+                                                  "the host in the Settings.")
     webhook_secret = fields.Char(
         'Signing Secret', compute='_compute_webhook_secret', store=True, readonly=False, copy=False,
         groups='mautomate_marketing.group_mautomate_manager',

@@ -56,7 +56,7 @@ class MautomateForm(models.Model):
     file_name = fields.Char()
     flow_ids = fields.Many2many('mautomate.flow', string='Flows Started',
                                 tracking=True, help="A submit enrols the contact in these flows when they run. Flows whose trigger is "
-                                     "a form submit start on any form too.")
+                                                    "a form submit start on any form too.")
     submit_count = fields.Integer('Submits', compute='_compute_submit_count')
 
     _sql_constraints = [('slug_unique', 'UNIQUE(slug)', "Another form has this address (slug).")]

@@ -24,10 +24,10 @@ class MautomatePopup(models.Model):
     delay_seconds = fields.Integer('Delay (s)', default=10, tracking=True)
     scroll_percent = fields.Integer('Scrolled (%)', default=50, tracking=True)
     url_patterns = fields.Text('Pages', tracking=True, help="One page path a line; * stands for any text (/shop*, /blog/*). Empty: every "
-                                             "page. The form's own page never shows it.")
+                                                            "page. The form's own page never shows it.")
     period_days = fields.Integer('Shown at Most Every (days)', default=7, required=True,
                                  tracking=True, help="A browser that saw the pop-up does not see it again for this many days; one "
-                                      "that sent the form never does.")
+                                                     "that sent the form never does.")
 
     @api.constrains('delay_seconds', 'scroll_percent', 'period_days')
     def _check_settings(self):

@@ -24,14 +24,14 @@ class MautomateScoreRule(models.Model):
     sequence = fields.Integer(default=10)
     rule_type = fields.Selection([('behaviour', 'Behaviour'), ('fit', 'Fit')], 'Type', required=True, default='behaviour',
                                  tracking=True, help="Behaviour: points for each matching event (engagement score).\n"
-                                      "Fit: points while the contact matches a domain (fit score).")
+                                                     "Fit: points while the contact matches a domain (fit score).")
     points = fields.Integer(required=True, default=10, tracking=True, help="May be negative, e.g. -10 for a visit to the jobs page.")
     # behaviour
     event_type = fields.Selection(EVENT_TYPES, tracking=True, help="The kind of event that scores; empty means any kind.")
     url_pattern = fields.Char(
         'URL Pattern',
         tracking=True, help="'*' matches any text. '/pricing*' matches the page's path and query on any site; a pattern with a "
-             "scheme and host, such as 'https://shop.example.com/*', matches the whole URL. Case-insensitive.")
+                            "scheme and host, such as 'https://shop.example.com/*', matches the whole URL. Case-insensitive.")
     name_pattern = fields.Char(
         'Event Name Pattern',
         tracking=True, help="Matches the event's title: page title, CTA label, form, custom API event name ('Video watched*').")

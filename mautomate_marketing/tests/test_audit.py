@@ -84,6 +84,18 @@ class TestAudit(FlowCase):
         self.assertIn('deleted', logged[1].body)
         self.assertEqual(logged.author_id, self.manager.partner_id)
 
+    @users('audit_manager')
+    def test_trigger_changes_are_logged_on_their_flow(self):
+        flow = self.env['mautomate.flow'].browse(self.flow.id)
+        before = self.messages(flow)
+        flow.trigger_ids.name_pattern = 'Pricing*'
+        changed = self.messages(flow) - before
+        self.assertIn('Trigger', changed.body)
+        self.assertEqual(self.changes(changed, 'name_pattern'), [(self.manager.partner_id, False, 'Pricing*')])
+        # The scan crons' bookkeeping is no change of the flow.
+        flow.trigger_ids.sudo().last_check = '2026-01-01 00:00:00'
+        self.assertEqual(self.messages(flow) - before, changed)
+
     def test_engine_and_crons_add_no_message(self):
         self.flow.action_start()
         self.ingest(event_type='page_view', partner_id=self.partner.id, url='https://shop.example.com/audit-pricing')
