@@ -6,6 +6,7 @@ from . import mautomate_api_key
 from . import mautomate_event
 from . import mautomate_flow
 from . import mautomate_flow_engine
+from . import mautomate_flow_part
 from . import mautomate_flow_participant
 from . import mautomate_flow_step
 from . import mautomate_flow_trace

@@ -24,10 +24,11 @@ class MautomateAbTest(models.Model):
     p < 0.05 / (number of variants - 1) (Bonferroni: the chance of a wrong winner stays under 5 %).
     """
     _name = 'mautomate.ab.test'
+    _inherit = ['mail.thread']
     _description = 'A/B Test'
     _order = 'id DESC'
 
-    name = fields.Char(required=True)
+    name = fields.Char(required=True, tracking=True)
     res_model = fields.Char('Tested Model', required=True, readonly=True, index=True)
     res_id = fields.Many2oneReference('Tested Element', model_field='res_model', required=True, readonly=True, index=True)
     record_name = fields.Char('Tested Element Name', compute='_compute_record_name')
@@ -36,12 +37,12 @@ class MautomateAbTest(models.Model):
         ('running', 'Running'),
         ('won', 'Winner Declared'),
         ('stopped', 'Stopped'),
-    ], required=True, default='draft', readonly=True, copy=False)
+    ], required=True, default='draft', readonly=True, copy=False, tracking=True)
     variant_ids = fields.One2many('mautomate.ab.variant', 'test_id', 'Variants')
-    winner_id = fields.Many2one('mautomate.ab.variant', readonly=True, copy=False)
+    winner_id = fields.Many2one('mautomate.ab.variant', readonly=True, copy=False, tracking=True)
     min_views = fields.Integer(
         'Minimum Views per Variant', required=True, default=100,
-        help="No winner is declared before every variant has been seen by this many browsers.")
+        tracking=True, help="No winner is declared before every variant has been seen by this many browsers.")
     date_start = fields.Datetime('Started', readonly=True, copy=False)
     date_end = fields.Datetime('Ended', readonly=True, copy=False)
 

@@ -11,11 +11,12 @@ TOKEN_PREFIX = 'mak'
 class MautomateApiKey(models.Model):
     """ A token for the event API; only its hash is stored, the token is shown once. """
     _name = 'mautomate.api.key'
+    _inherit = ['mail.thread']
     _description = 'Marketing Automation API Key'
     _order = 'create_date DESC, id DESC'
 
-    name = fields.Char(required=True, help="Who or what uses this key, e.g. 'Webshop' or 'Support desk'.")
-    active = fields.Boolean(default=True, help="Archiving a key revokes it: requests with it get 403.")
+    name = fields.Char(required=True, tracking=True, help="Who or what uses this key, e.g. 'Webshop' or 'Support desk'.")
+    active = fields.Boolean(default=True, tracking=True, help="Archiving a key revokes it: requests with it get 403.")
     key_prefix = fields.Char(readonly=True, index=True, copy=False,
                              help="The start of the token, to recognise it; the rest is never stored.")
     key_hash = fields.Char(readonly=True, copy=False, groups='base.group_system')
@@ -63,6 +64,7 @@ class MautomateApiKey(models.Model):
             raise UserError(self.env._("A revoked key cannot get a new token: create a new key."))
         token = f'{TOKEN_PREFIX}_{self.key_prefix}_{secrets.token_urlsafe(32)}'
         self.sudo().key_hash = self._hash_token(token)
+        self._message_log(body=self.env._("New token issued: the previous token no longer works."))
         return {
             'type': 'ir.actions.act_window',
             'name': self.env._("Your API token"),

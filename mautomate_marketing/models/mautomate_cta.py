@@ -7,12 +7,12 @@ from .event_validation import MAX_URL_LENGTH
 class MautomateCta(models.Model):
     """ A website call to action whose text and link depend on what the visitor has done. """
     _name = 'mautomate.cta'
-    _inherit = ['mautomate.ab.mixin']
+    _inherit = ['mail.thread', 'mautomate.ab.mixin']
     _description = 'Smart Call-to-Action'
     _order = 'name, id'
 
-    name = fields.Char(required=True)
-    active = fields.Boolean(default=True)
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
     line_ids = fields.One2many('mautomate.cta.line', 'cta_id', 'Variants', copy=True,
                                help="Checked in order for the visitor: the first line whose condition holds is shown.")
     view_count = fields.Integer('Views', compute='_compute_event_counts')

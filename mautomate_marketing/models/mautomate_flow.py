@@ -25,34 +25,35 @@ def parse_domain(text):
 class MautomateFlow(models.Model):
     """ An automation flow: triggers enrol contacts, who then follow a graph of steps. """
     _name = 'mautomate.flow'
+    _inherit = ['mail.thread']
     _description = 'Automation Flow'
     _order = 'id DESC'
 
-    name = fields.Char(required=True, translate=True)
-    active = fields.Boolean(default=True)
+    name = fields.Char(required=True, translate=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
     state = fields.Selection([('draft', 'Draft'), ('running', 'Running'), ('paused', 'Paused'), ('stopped', 'Stopped')],
-                             required=True, default='draft', readonly=True, copy=False)
+                             required=True, default='draft', readonly=True, copy=False, tracking=True)
     target = fields.Selection([('partner', 'Contacts'), ('lead', 'Leads')], required=True, default='partner',
-                              help="Who follows the flow. Contacts: a lead's events enrol the lead's contact. Leads: each "
-                                   "lead follows the flow (its contact gets its mails); the audience and goal are "
-                                   "domains of leads.")
+                              tracking=True, help="Who follows the flow. Contacts: a lead's events enrol the lead's contact. Leads: each "
+                                                  "lead follows the flow (its contact gets its mails); the audience and goal are "
+                                                  "domains of leads.")
     target_model = fields.Char(compute='_compute_target_model', help="The model of the participants: what the domains filter.")
     user_id = fields.Many2one('res.users', 'Responsible', required=True, default=lambda self: self.env.user,
-                              help="Gets the activities of contacts without a salesperson. The flow's audience, goal, "
-                                   "conditions and triggers find records with this user's access rights.")
+                              tracking=True, help="Gets the activities of contacts without a salesperson. The flow's audience, goal, "
+                                                  "conditions and triggers find records with this user's access rights.")
     purpose = fields.Selection([('sell', 'Sell'), ('confirm', 'Confirm'), ('inform', 'Inform'), ('service', 'Service')],
                                default='inform')
     kpi_target = fields.Integer('Target Conversions', help="How many participants should reach the goal.")
-    domain = fields.Char('Audience', default='[]', help="Only contacts matching this domain are enrolled.")
-    goal_domain = fields.Char('Goal', help="A participant whose contact matches this domain leaves the flow as converted "
-                                           "before its next step.")
+    domain = fields.Char('Audience', default='[]', tracking=True, help="Only contacts matching this domain are enrolled.")
+    goal_domain = fields.Char('Goal', tracking=True, help="A participant whose contact matches this domain leaves the flow as converted "
+                                                          "before its next step.")
     reentry = fields.Selection([('once', 'Once'), ('after', 'Again after some days'), ('always', 'Every time')],
                                'Re-entry', required=True, default='once',
-                               help="Once: a contact enters the flow at most once.\n"
-                                    "Again after some days: a contact may enter again that many days after its last entry, "
-                                    "once its last run has ended.\n"
-                                    "Every time: every trigger enrols the contact again.")
-    reentry_days = fields.Integer('Re-entry After (days)', default=30)
+                               tracking=True, help="Once: a contact enters the flow at most once.\n"
+                                                   "Again after some days: a contact may enter again that many days after its last entry, "
+                                                   "once its last run has ended.\n"
+                                                   "Every time: every trigger enrols the contact again.")
+    reentry_days = fields.Integer('Re-entry After (days)', default=30, tracking=True)
     trigger_ids = fields.One2many('mautomate.flow.trigger', 'flow_id', 'Triggers', copy=True)
     step_ids = fields.One2many('mautomate.flow.step', 'flow_id', 'Steps')
     participant_ids = fields.One2many('mautomate.flow.participant', 'flow_id', 'Participations')

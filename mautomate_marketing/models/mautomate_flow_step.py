@@ -37,61 +37,62 @@ class MautomateFlowStep(models.Model):
     """ A step of a flow. Steps form a graph without cycles: a step follows one or more parents (paths
     merge), on the branch it names, after its delay. """
     _name = 'mautomate.flow.step'
-    _inherit = ['mautomate.flow.step.actions']
+    _inherit = ['mautomate.flow.step.actions', 'mautomate.flow.part']
     _description = 'Automation Flow Step'
     _order = 'flow_id, sequence, id'
 
-    name = fields.Char(required=True, translate=True)
+    name = fields.Char(required=True, translate=True, tracking=True)
     flow_id = fields.Many2one('mautomate.flow', required=True, ondelete='cascade', index=True)
     flow_state = fields.Selection(related='flow_id.state')
     sequence = fields.Integer(default=10)
     parent_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'step_id', 'parent_id', 'After',
-                                  help="The steps this one follows. Several: paths merge here, and the step runs once. "
-                                       "None: the flow starts here.")
+                                  tracking=True, help="The steps this one follows. Several: paths merge here, and the step runs once. "
+                                                      "None: the flow starts here.")
     child_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'parent_id', 'step_id', 'Next Steps')
     branch = fields.Selection(BRANCHES, required=True, default='always',
-                              help="After a condition: its yes or no branch; after a wait for an event: yes when the event "
-                                   "came, timeout when it did not; after a random split: the variant drawn. After any other "
-                                   "step the step always follows.")
-    delay = fields.Integer(default=0, help="How long after its parent (or the entry in the flow) the step runs.")
-    delay_unit = fields.Selection(DELAY_UNITS, required=True, default='days')
-    run_at_time = fields.Boolean('At a Time of Day', help="After its delay, the step waits for this time of day in the "
-                                                          "contact's time zone (else the company's, else UTC).")
-    run_time = fields.Float('Time of Day', default=9.0)
-    kind = fields.Selection(STEP_KINDS, required=True, default='email')
+                              tracking=True, help="After a condition: its yes or no branch; after a wait for an event: yes when the event "
+                                                  "came, timeout when it did not; after a random split: the variant drawn. After any other "
+                                                  "step the step always follows.")
+    delay = fields.Integer(default=0, tracking=True, help="How long after its parent (or the entry in the flow) the step runs.")
+    delay_unit = fields.Selection(DELAY_UNITS, required=True, default='days', tracking=True)
+    run_at_time = fields.Boolean('At a Time of Day', tracking=True, help="After its delay, the step waits for this time of day in the "
+                                                                         "contact's time zone (else the company's, else UTC).")
+    run_time = fields.Float('Time of Day', default=9.0, tracking=True)
+    kind = fields.Selection(STEP_KINDS, required=True, default='email', tracking=True)
     depth = fields.Integer(compute='_compute_depth', help="The longest path from a first step.")
     outline_name = fields.Char('Step', compute='_compute_depth')
     # send e-mail
     mail_template_id = fields.Many2one('mail.template', 'E-mail Template', ondelete='restrict',
                                        domain=[('model', 'in', ('res.partner', 'crm.lead'))],
-                                       help="A template of contacts; in a flow of leads, a template of leads.")
+                                       tracking=True, help="A template of contacts; in a flow of leads, a template of leads.")
     mailing_id = fields.Many2one('mailing.mailing', readonly=True, copy=False, ondelete='set null',
                                  help="Holds the opens, clicks and bounces of this step's mails.")
     # schedule activity
-    activity_type_id = fields.Many2one('mail.activity.type', ondelete='restrict')
-    activity_summary = fields.Char(translate=True)
-    activity_days = fields.Integer('Activity Due In (days)', default=0)
+    activity_type_id = fields.Many2one('mail.activity.type', ondelete='restrict', tracking=True)
+    activity_summary = fields.Char(translate=True, tracking=True)
+    activity_days = fields.Integer('Activity Due In (days)', default=0, tracking=True)
     # tags
-    tag_add_ids = fields.Many2many('res.partner.category', 'mautomate_flow_step_tag_add_rel', 'step_id', 'tag_id', 'Add Tags')
+    tag_add_ids = fields.Many2many('res.partner.category', 'mautomate_flow_step_tag_add_rel', 'step_id', 'tag_id', 'Add Tags',
+                                   tracking=True)
     tag_remove_ids = fields.Many2many('res.partner.category', 'mautomate_flow_step_tag_remove_rel', 'step_id', 'tag_id',
-                                      'Remove Tags')
+                                      'Remove Tags', tracking=True)
     # score points
-    score_points = fields.Integer('Points')
+    score_points = fields.Integer('Points', tracking=True)
     # condition
     condition_type = fields.Selection([('domain', 'Contact Matches'), ('event', 'Event Since a Step'),
-                                       ('url', 'Visited a Page Since a Step')], default='domain')
-    condition_domain = fields.Char('Contact Domain', default='[]')
-    condition_event_type = fields.Selection(EVENT_TYPES, 'Event Type')
-    condition_url = fields.Char('Page URL', help="A page view of a URL matching this pattern: '*' is any text. '/pricing*' "
-                                                 "matches the path on any site; 'https://shop.example.com/*' the whole URL.")
+                                       ('url', 'Visited a Page Since a Step')], default='domain', tracking=True)
+    condition_domain = fields.Char('Contact Domain', default='[]', tracking=True)
+    condition_event_type = fields.Selection(EVENT_TYPES, 'Event Type', tracking=True)
+    condition_url = fields.Char('Page URL', tracking=True, help="A page view of a URL matching this pattern: '*' is any text. '/pricing*' "
+                                                                "matches the path on any site; 'https://shop.example.com/*' the whole URL.")
     condition_step_id = fields.Many2one(
         'mautomate.flow.step', 'Since Step', ondelete='restrict',
-        help="The event counts if it came after this step ran for the participant. For a step sending e-mail, only the "
-             "e-mail events of its own mails count (e.g. opened this mail).")
+        tracking=True, help="The event counts if it came after this step ran for the participant. For a step sending e-mail, only the "
+                            "e-mail events of its own mails count (e.g. opened this mail).")
     # wait for event
-    wait_event_type = fields.Selection(EVENT_TYPES, 'Wait For')
-    wait_timeout = fields.Integer('Timeout', default=0)
-    wait_timeout_unit = fields.Selection(DELAY_UNITS, default='days')
+    wait_event_type = fields.Selection(EVENT_TYPES, 'Wait For', tracking=True)
+    wait_timeout = fields.Integer('Timeout', default=0, tracking=True)
+    wait_timeout_unit = fields.Selection(DELAY_UNITS, default='days', tracking=True)
     # figures
     trace_ids = fields.One2many('mautomate.flow.trace', 'step_id', 'Traces')
     waiting_count = fields.Integer('Waiting', compute='_compute_figures')
@@ -193,6 +194,9 @@ class MautomateFlowStep(models.Model):
     @api.constrains('kind', 'condition_type', 'condition_domain', 'flow_id')
     def _check_domain_author(self):
         self.filtered(lambda step: step.kind == 'condition' and step.condition_type == 'domain').flow_id._check_domain_author()
+
+    def _flow_part_noun(self):
+        return self.env._("Step")
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -26,43 +26,44 @@ class MautomateFlowStepActions(models.AbstractModel):
 
     # send SMS
     sms_template_id = fields.Many2one('sms.template', 'SMS Template', domain=[('model', '=', 'res.partner')],
-                                      ondelete='restrict')
+                                      ondelete='restrict', tracking=True)
     partner_model_id = fields.Many2one('ir.model', compute='_compute_partner_model_id',
                                        help="Contacts' model: the default of new server actions and SMS templates.")
     # update fields
     update_action_ids = fields.Many2many(
         'ir.actions.server', 'mautomate_flow_step_update_action_rel', 'step_id', 'action_id', 'Field Updates',
         domain=[('model_name', '=', 'res.partner'), ('state', '=', 'object_write')], groups='base.group_system',
-        help="Each line sets one field of the contact (or of a record it links to), in the order of the lines.")
+        tracking=True, help="Each line sets one field of the contact (or of a record it links to), in the order of the lines.")
     # run a server action; server actions are the administrators' (as in Odoo): only they choose them
     server_action_id = fields.Many2one('ir.actions.server', domain=[('model_name', '=', 'res.partner')],
                                        ondelete='restrict', groups='base.group_system',
-                                       help="Runs once for the batch of contacts reaching the step (its records).")
+                                       tracking=True, help="Runs once for the batch of contacts reaching the step (its records).")
     # leads
     crm_team_id = fields.Many2one('crm.team', 'Sales Team', ondelete='restrict',
-                                  help="Create a lead: its team. Convert: the opportunity's team. Assign: the team.")
-    lead_name = fields.Char('Lead Title', help="The new lead is named after it and the contact; empty: the flow's name.")
+                                  tracking=True, help="Create a lead: its team. Convert: the opportunity's team. Assign: the team.")
+    lead_name = fields.Char('Lead Title', tracking=True, help="The new lead is named after it and the contact; empty: the flow's name.")
     assign_salesperson = fields.Boolean(
         'Assign a Salesperson', default=True,
+        tracking=True,
         help="Also give the lead to a member of the team as CRM's assignment does: in turn among the members who take "
              "automatic assignment, whose assignment domain matches it and who have capacity left today.")
     # webhook
     # The URL may carry the receiver's credentials: managers' only, as the secret.
     webhook_url = fields.Char('Webhook URL', groups='mautomate_marketing.group_mautomate_manager',
-                              help="Receives a POST with the contact, the flow, the step and the trace as JSON. Only "
-                                   "http(s) to public addresses on ports 80 and 443, unless an administrator allows "
-                                   "the host in the Settings.")
+                              tracking=True, help="Receives a POST with the contact, the flow, the step and the trace as JSON. Only "
+                                                  "http(s) to public addresses on ports 80 and 443, unless an administrator allows "
+                                                  "the host in the Settings.")
     webhook_secret = fields.Char(
         'Signing Secret', compute='_compute_webhook_secret', store=True, readonly=False, copy=False,
         groups='mautomate_marketing.group_mautomate_manager',
         help="The X-Mautomate-Signature header holds sha256=<HMAC-SHA256 of the body with this secret, in hex>.")
-    webhook_timeout = fields.Integer('Timeout (seconds)', default=10)
+    webhook_timeout = fields.Integer('Timeout (seconds)', default=10, tracking=True)
     # random split
-    split_weight_a = fields.Integer('Variant A (%)')
-    split_weight_b = fields.Integer('Variant B (%)')
-    split_weight_c = fields.Integer('Variant C (%)')
-    split_weight_d = fields.Integer('Variant D (%)')
-    split_weight_e = fields.Integer('Variant E (%)')
+    split_weight_a = fields.Integer('Variant A (%)', tracking=True)
+    split_weight_b = fields.Integer('Variant B (%)', tracking=True)
+    split_weight_c = fields.Integer('Variant C (%)', tracking=True)
+    split_weight_d = fields.Integer('Variant D (%)', tracking=True)
+    split_weight_e = fields.Integer('Variant E (%)', tracking=True)
 
     @api.depends('kind')
     def _compute_webhook_secret(self):

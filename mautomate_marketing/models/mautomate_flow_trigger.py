@@ -23,51 +23,54 @@ class MautomateFlowTrigger(models.Model):
     """ What enrols a contact (or a lead, in a flow of leads) in a flow: an event, a stage, score or grade
     reached, a field changed, a date reached, inactivity, a record of another model, or a user. """
     _name = 'mautomate.flow.trigger'
+    _inherit = ['mautomate.flow.part']
     _description = 'Automation Flow Trigger'
+    _flow_part_kind_field = 'trigger_type'
     _order = 'flow_id, id'
 
     flow_id = fields.Many2one('mautomate.flow', required=True, ondelete='cascade', index=True)
-    trigger_type = fields.Selection(TRIGGER_TYPES, 'Type', required=True, default='event')
+    trigger_type = fields.Selection(TRIGGER_TYPES, 'Type', required=True, default='event', tracking=True)
     target_model = fields.Char(compute='_compute_target_model', help="The model of the flow's participants.")
-    event_type = fields.Selection(EVENT_TYPES, help="An event of this type of a known contact enrols the contact. "
-                                                    "Inactivity: the type of event that has not come.")
+    event_type = fields.Selection(EVENT_TYPES, tracking=True, help="An event of this type of a known contact enrols the contact. "
+                                                                   "Inactivity: the type of event that has not come.")
     name_pattern = fields.Char(
         'Event Name Pattern',
-        help="Only events whose title matches: '*' is any text, e.g. 'Parcel delivered' or 'Video watched*'. "
-             "Case-insensitive. Empty: any title.")
+        tracking=True, help="Only events whose title matches: '*' is any text, e.g. 'Parcel delivered' or 'Video watched*'. "
+                            "Case-insensitive. Empty: any title.")
     # stage, score, grade
-    stage = fields.Selection(STAGES, help="Enrols when the lifecycle stage reaches this stage or passes it.")
-    score_threshold = fields.Float('Score At Least', help="Enrols when the engagement score rises to this value or above.")
-    grade = fields.Selection(GRADES)
-    grade_or_better = fields.Boolean('Or Better', help="A grade whose letter and digit are both at least as good "
-                                                       "(e.g. B2 or better: A1, A2, B1, B2).")
+    stage = fields.Selection(STAGES, tracking=True, help="Enrols when the lifecycle stage reaches this stage or passes it.")
+    score_threshold = fields.Float('Score At Least', tracking=True, help="Enrols when the engagement score rises to this value or above.")
+    grade = fields.Selection(GRADES, tracking=True)
+    grade_or_better = fields.Boolean('Or Better', tracking=True, help="A grade whose letter and digit are both at least as good "
+                                                                      "(e.g. B2 or better: A1, A2, B1, B2).")
     # field changed
-    field_id = fields.Many2one('ir.model.fields', ondelete='cascade',
+    field_id = fields.Many2one('ir.model.fields', ondelete='cascade', tracking=True,
                                domain=f"[('model', '=', target_model), ('store', '=', True), ('ttype', 'in', {WATCHABLE_TYPES!r})]")
     field_change = fields.Selection([('any', 'Changes'), ('increase', 'Increases By At Least')], 'Change',
-                                    default='any')
-    field_amount = fields.Float(help="How much the number must grow in one change.")
+                                    default='any', tracking=True)
+    field_amount = fields.Float(tracking=True, help="How much the number must grow in one change.")
     # date reached
     date_field_id = fields.Many2one('ir.model.fields', ondelete='cascade',
                                     domain="[('model', '=', target_model), ('store', '=', True), "
-                                           "('ttype', 'in', ('date', 'datetime'))]")
-    date_offset = fields.Integer('Days', help="How many days before or after the date.")
-    date_direction = fields.Selection([('before', 'Before'), ('after', 'After')], 'Before/After', default='before')
-    date_yearly = fields.Boolean('Every Year', help="Every year on the day and month of the date (birthdays, anniversaries).")
+                                           "('ttype', 'in', ('date', 'datetime'))]", tracking=True)
+    date_offset = fields.Integer('Days', tracking=True, help="How many days before or after the date.")
+    date_direction = fields.Selection([('before', 'Before'), ('after', 'After')], 'Before/After', default='before', tracking=True)
+    date_yearly = fields.Boolean('Every Year', tracking=True,
+                                 help="Every year on the day and month of the date (birthdays, anniversaries).")
     # inactivity
     inactivity_days = fields.Integer('Days Without', default=30,
-                                     help="Enrols who had an event of the type, then none for this many days.")
+                                     tracking=True, help="Enrols who had an event of the type, then none for this many days.")
     # a record of another model
     res_model_id = fields.Many2one('ir.model', 'Model', ondelete='cascade',
-                                   domain=[('transient', '=', False), ('model', 'not like', 'mautomate.%')])
+                                   domain=[('transient', '=', False), ('model', 'not like', 'mautomate.%')], tracking=True)
     res_model = fields.Char('Model Name', related='res_model_id.model')
     partner_field = fields.Char('Contact Field', default='partner_id',
-                                help="The field (or path, e.g. order_id.partner_id) of the record that gives its contact; "
-                                     "in a flow of leads, its lead.")
+                                tracking=True, help="The field (or path, e.g. order_id.partner_id) of the record that gives its contact; "
+                                                    "in a flow of leads, its lead.")
     # field changed (the contact or lead after the change) and record (the other model's record)
     filter_domain = fields.Char('Only When', default='[]',
-                                help="Field changed: the contact or lead must match this after the change. "
-                                     "Record: the records that enrol their contact when they start matching.")
+                                tracking=True, help="Field changed: the contact or lead must match this after the change. "
+                                                    "Record: the records that enrol their contact when they start matching.")
     domain_model = fields.Char(compute='_compute_target_model')
     last_check = fields.Datetime(readonly=True, copy=False,
                                  help="Until when the cron has looked at dates, inactivity or records.")
@@ -199,6 +202,9 @@ class MautomateFlowTrigger(models.Model):
     # ------------------------------------------------------------
     # CRUD: the ingest and write hooks' caches follow triggers
     # ------------------------------------------------------------
+
+    def _flow_part_noun(self):
+        return self.env._("Trigger")
 
     @api.model_create_multi
     def create(self, vals_list):

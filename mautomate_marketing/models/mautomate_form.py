@@ -23,41 +23,41 @@ class MautomateForm(models.Model):
     """ A progressive-profiling form: asks a few questions at a time from its queue, skipping what
     is known of the visitor, and files the answers on the contact (its empty fields) and its lead. """
     _name = 'mautomate.form'
-    _inherit = ['mautomate.ab.mixin']
+    _inherit = ['mail.thread', 'mautomate.ab.mixin']
     _description = 'Marketing Form'
     _order = 'name, id'
 
-    name = fields.Char('Title', required=True, translate=True)
+    name = fields.Char('Title', required=True, translate=True, tracking=True)
     slug = fields.Char(required=True, copy=False,
-                       help="The form's address: /mautomate/form/<slug>. Lower-case letters, digits and dashes.")
-    active = fields.Boolean(default=True)
+                       tracking=True, help="The form's address: /mautomate/form/<slug>. Lower-case letters, digits and dashes.")
+    active = fields.Boolean(default=True, tracking=True)
     website_url = fields.Char('Page', compute='_compute_website_url')
     question_ids = fields.One2many('mautomate.form.question', 'form_id', 'Questions', copy=True)
     questions_per_page = fields.Integer('Questions at Once', default=3, required=True,
-                                        help="How many questions a visitor sees at once, the e-mail included.")
+                                        tracking=True, help="How many questions a visitor sees at once, the e-mail included.")
     min_fill_seconds = fields.Integer('Minimum Fill Time (s)', default=2,
-                                      help="A form sent back faster than this is refused: robots fill forms at once.")
+                                      tracking=True, help="A form sent back faster than this is refused: robots fill forms at once.")
     intro = fields.Html('Introduction', translate=True)
     # the lead
     create_lead = fields.Boolean('Create or Update a Lead', default=True,
-                                 help="A submit updates the contact's open lead, or creates one.")
-    lead_team_id = fields.Many2one('crm.team', 'Sales Team')
-    lead_tag_ids = fields.Many2many('crm.tag', string='Lead Tags')
-    campaign_id = fields.Many2one('utm.campaign')
-    source_id = fields.Many2one('utm.source')
-    medium_id = fields.Many2one('utm.medium')
+                                 tracking=True, help="A submit updates the contact's open lead, or creates one.")
+    lead_team_id = fields.Many2one('crm.team', 'Sales Team', tracking=True)
+    lead_tag_ids = fields.Many2many('crm.tag', string='Lead Tags', tracking=True)
+    campaign_id = fields.Many2one('utm.campaign', tracking=True)
+    source_id = fields.Many2one('utm.source', tracking=True)
+    medium_id = fields.Many2one('utm.medium', tracking=True)
     # consent and thanks
     consent_text = fields.Text('Consent', translate=True,
                                help="What the visitor agrees to by ticking the box. The text, time and IP address are kept.")
     double_optin = fields.Boolean('Double Opt-in',
-                                  help="The visitor confirms the e-mail address by a link before marketing mail goes out.")
+                                  tracking=True, help="The visitor confirms the e-mail address by a link before marketing mail goes out.")
     thanks_message = fields.Html('Thank-you Message', translate=True)
-    thanks_url = fields.Char('Thank-you Page', help="Where the visitor goes after a submit, instead of the message.")
+    thanks_url = fields.Char('Thank-you Page', tracking=True, help="Where the visitor goes after a submit, instead of the message.")
     file = fields.Binary('File to Deliver', attachment=True, help="The visitor gets a download link after the submit.")
     file_name = fields.Char()
     flow_ids = fields.Many2many('mautomate.flow', string='Flows Started',
-                                help="A submit enrols the contact in these flows when they run. Flows whose trigger is "
-                                     "a form submit start on any form too.")
+                                tracking=True, help="A submit enrols the contact in these flows when they run. Flows whose trigger is "
+                                                    "a form submit start on any form too.")
     submit_count = fields.Integer('Submits', compute='_compute_submit_count')
 
     _sql_constraints = [('slug_unique', 'UNIQUE(slug)', "Another form has this address (slug).")]

@@ -9,25 +9,25 @@ class MautomatePopup(models.Model):
     """ A form shown in a pop-up on chosen pages of the website: on exit intent, after a delay or after
     scrolling; at most once per browser per period (remembered in the browser), never again once sent. """
     _name = 'mautomate.popup'
-    _inherit = ['mautomate.ab.mixin']
+    _inherit = ['mail.thread', 'mautomate.ab.mixin']
     _description = 'Marketing Pop-up'
     _order = 'sequence, id'
 
-    name = fields.Char(required=True, translate=True)
+    name = fields.Char(required=True, translate=True, tracking=True)
     sequence = fields.Integer(default=10, help="The first pop-up that applies to a page is the one shown.")
-    active = fields.Boolean(default=True)
-    form_id = fields.Many2one('mautomate.form', required=True, ondelete='cascade')
-    website_id = fields.Many2one('website', help="Only on this website; empty: on every website.")
+    active = fields.Boolean(default=True, tracking=True)
+    form_id = fields.Many2one('mautomate.form', required=True, ondelete='cascade', tracking=True)
+    website_id = fields.Many2one('website', tracking=True, help="Only on this website; empty: on every website.")
     trigger = fields.Selection([('exit', 'On Exit Intent'), ('delay', 'After a Delay'), ('scroll', 'After Scrolling')],
                                required=True, default='exit',
-                               help="Exit intent: the pointer leaves the page by its top (to the tabs or the address bar).")
-    delay_seconds = fields.Integer('Delay (s)', default=10)
-    scroll_percent = fields.Integer('Scrolled (%)', default=50)
-    url_patterns = fields.Text('Pages', help="One page path a line; * stands for any text (/shop*, /blog/*). Empty: every "
-                                             "page. The form's own page never shows it.")
+                               tracking=True, help="Exit intent: the pointer leaves the page by its top (to the tabs or the address bar).")
+    delay_seconds = fields.Integer('Delay (s)', default=10, tracking=True)
+    scroll_percent = fields.Integer('Scrolled (%)', default=50, tracking=True)
+    url_patterns = fields.Text('Pages', tracking=True, help="One page path a line; * stands for any text (/shop*, /blog/*). Empty: every "
+                                                            "page. The form's own page never shows it.")
     period_days = fields.Integer('Shown at Most Every (days)', default=7, required=True,
-                                 help="A browser that saw the pop-up does not see it again for this many days; one "
-                                      "that sent the form never does.")
+                                 tracking=True, help="A browser that saw the pop-up does not see it again for this many days; one "
+                                                     "that sent the form never does.")
 
     @api.constrains('delay_seconds', 'scroll_percent', 'period_days')
     def _check_settings(self):

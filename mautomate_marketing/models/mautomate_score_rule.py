@@ -15,35 +15,36 @@ BEHAVIOUR_DEFINITION = {'rule_type', 'event_type', 'url_pattern', 'name_pattern'
 class MautomateScoreRule(models.Model):
     """ What a person's behaviour (events) or profile (fit) is worth in points. """
     _name = 'mautomate.score.rule'
+    _inherit = ['mail.thread']
     _description = 'Score Rule'
     _order = 'sequence, id'
 
-    name = fields.Char(required=True, translate=True)
-    active = fields.Boolean(default=True)
+    name = fields.Char(required=True, translate=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
     sequence = fields.Integer(default=10)
     rule_type = fields.Selection([('behaviour', 'Behaviour'), ('fit', 'Fit')], 'Type', required=True, default='behaviour',
-                                 help="Behaviour: points for each matching event (engagement score).\n"
-                                      "Fit: points while the contact matches a domain (fit score).")
-    points = fields.Integer(required=True, default=10, help="May be negative, e.g. -10 for a visit to the jobs page.")
+                                 tracking=True, help="Behaviour: points for each matching event (engagement score).\n"
+                                                     "Fit: points while the contact matches a domain (fit score).")
+    points = fields.Integer(required=True, default=10, tracking=True, help="May be negative, e.g. -10 for a visit to the jobs page.")
     # behaviour
-    event_type = fields.Selection(EVENT_TYPES, help="The kind of event that scores; empty means any kind.")
+    event_type = fields.Selection(EVENT_TYPES, tracking=True, help="The kind of event that scores; empty means any kind.")
     url_pattern = fields.Char(
         'URL Pattern',
-        help="'*' matches any text. '/pricing*' matches the page's path and query on any site; a pattern with a "
-             "scheme and host, such as 'https://shop.example.com/*', matches the whole URL. Case-insensitive.")
+        tracking=True, help="'*' matches any text. '/pricing*' matches the page's path and query on any site; a pattern with a "
+                            "scheme and host, such as 'https://shop.example.com/*', matches the whole URL. Case-insensitive.")
     name_pattern = fields.Char(
         'Event Name Pattern',
-        help="Matches the event's title: page title, CTA label, form, custom API event name ('Video watched*').")
+        tracking=True, help="Matches the event's title: page title, CTA label, form, custom API event name ('Video watched*').")
     campaign_id = fields.Many2one('utm.campaign', 'UTM Campaign', ondelete='cascade',
-                                  help="Only events that came from this campaign score.")
-    min_value = fields.Float('Minimum Value', help="Only events whose value is at least this score (0: any value).")
+                                  tracking=True, help="Only events that came from this campaign score.")
+    min_value = fields.Float('Minimum Value', tracking=True, help="Only events whose value is at least this score (0: any value).")
     max_per_contact = fields.Integer(
-        'Max per Contact', default=0, help="How many times a contact can get these points in all. 0: no limit.")
+        'Max per Contact', default=0, tracking=True, help="How many times a contact can get these points in all. 0: no limit.")
     max_per_period = fields.Integer(
-        'Max per Period', default=0, help="How many times a contact can get these points per period. 0: no limit.")
-    period_days = fields.Integer('Period (days)', default=0)
+        'Max per Period', default=0, tracking=True, help="How many times a contact can get these points per period. 0: no limit.")
+    period_days = fields.Integer('Period (days)', default=0, tracking=True)
     # fit
-    domain = fields.Char(default='[]', help="Contacts matching this domain get the points, while they match it.")
+    domain = fields.Char(default='[]', tracking=True, help="Contacts matching this domain get the points, while they match it.")
     # ledger
     entry_ids = fields.One2many('mautomate.score.entry', 'rule_id', 'Ledger')
     entry_count = fields.Integer('Awards', compute='_compute_entry_stats')

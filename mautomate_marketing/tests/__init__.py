@@ -36,3 +36,4 @@ from . import test_claimed_identity
 from . import test_limits
 from . import test_erasure
 from . import test_handoff
+from . import test_audit

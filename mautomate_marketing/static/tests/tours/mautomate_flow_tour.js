@@ -230,6 +230,14 @@ registry.category("web_tour.tours").add("mautomate_flow_figures", {
             trigger: ".o_field_widget[name=step_ids] .o_data_row:contains(Reminder):has(td[name=done_count]:contains(0)):has(td[name=waiting_count]:contains(0))",
         },
         {
+            content: "The chatter says who started the flow",
+            trigger: ".o-mail-Chatter .o-mail-Message:contains(Mia Marketer):contains(Running)",
+        },
+        {
+            content: "and who changed its steps",
+            trigger: ".o-mail-Chatter .o-mail-Message:contains(Mia Marketer):contains(Opened the welcome mail?)",
+        },
+        {
             content: "Open the participants",
             trigger: ".o-form-buttonbox button[name=action_open_participants]",
             run: "click",
