@@ -33,7 +33,7 @@ class MautomateCta(http.Controller):
         event is logged when the visitor may be tracked; its token lets the click be logged. """
         cta = request.env['mautomate.cta'].sudo().browse(cta_id).exists()
         # A company's call to action shows on its company's websites only.
-        if not cta.active or cta.company_id not in (request.website.company_id, request.env['res.company']):
+        if not cta.active or (cta.company_id and cta.company_id != request.website.company_id):
             return {}
         browser_id, partner_id, tracked = self._visitor()
         shown, line, test = cta._mautomate_serve(browser_id, partner_id)

@@ -17,7 +17,7 @@ class MautomateCta(models.Model):
                                help="Checked in order for the visitor: the first line whose condition holds is shown.")
     view_count = fields.Integer('Views', compute='_compute_event_counts')
     click_count = fields.Integer('Clicks', compute='_compute_event_counts')
-    company_id = fields.Many2one('res.company', 'Company', index=True, default=lambda self: self.env.company,
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company,
                                  help="Shown only on this company's websites. Empty: shared by all companies.")
 
     def init(self):

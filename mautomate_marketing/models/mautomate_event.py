@@ -170,7 +170,7 @@ class MautomateEvent(models.Model):
     api_key_id = fields.Many2one('mautomate.api.key', 'API Key', readonly=True, ondelete='set null', index='btree_not_null',
                                  help="The API key the event was sent with.")
     # for which company: nullable without a default, so that adding it to a large log rewrites no row
-    company_id = fields.Many2one('res.company', 'Company', readonly=True, ondelete='set null',
+    company_id = fields.Many2one('res.company', readonly=True, ondelete='set null',
                                  help="The company of the event's API key, else of its lead, else of the website it "
                                       "happened on. Empty: no company's (shared rules and flows only).")
 

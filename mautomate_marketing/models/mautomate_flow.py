@@ -63,10 +63,10 @@ class MautomateFlow(models.Model):
                                    help="Converted participants out of all participants.")
     trace_count = fields.Integer('Traces', compute='_compute_trace_count')
     _check_company_auto = True
-    company_id = fields.Many2one('res.company', 'Company', index=True, default=lambda self: self.env.company,
-                                 help="Only this company's leads and contacts (and contacts of no company) follow the "
-                                      "flow; only its events (and events of no company) trigger it. Empty: shared by "
-                                      "all companies.")
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company,
+                                 help="Only this company's contacts or leads (and those of no company) follow the flow; "
+                                      "only its events (and events of no company) trigger it. Empty: shared by all "
+                                      "companies.")
 
     @api.depends('target')
     def _compute_target_model(self):
@@ -315,12 +315,8 @@ class MautomateFlow(models.Model):
         return self._insert_participants([lead.partner_id.id or None for lead in leads], leads.ids)
 
     def _company_domain(self):
-        """ Whom a company's flow takes: the company's leads, or its contacts and those of no company. """
-        if not self.company_id:
-            return []
-        if self.target == 'lead':
-            return [('company_id', '=', self.company_id.id)]
-        return [('company_id', 'in', [False, self.company_id.id])]
+        """ Whom a company's flow takes: the company's contacts (leads) and those of no company, shared as crm shares them. """
+        return [('company_id', 'in', [False, self.company_id.id])] if self.company_id else []
 
     def _insert_participants(self, partner_ids, lead_ids):
         """ Insert the participants (parallel lists) that the re-entry policy lets in: a flow of contacts

@@ -59,7 +59,7 @@ class MautomateForm(models.Model):
                                      "a form submit start on any form too.")
     submit_count = fields.Integer('Submits', compute='_compute_submit_count')
     _check_company_auto = True
-    company_id = fields.Many2one('res.company', 'Company', index=True, default=lambda self: self.env.company,
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company,
                                  help="Served only on this company's websites. Empty: shared by all companies.")
 
     _sql_constraints = [('slug_unique', 'UNIQUE(slug)', "Another form has this address (slug).")]

@@ -29,7 +29,7 @@ class MautomatePopup(models.Model):
                                  help="A browser that saw the pop-up does not see it again for this many days; one "
                                       "that sent the form never does.")
     _check_company_auto = True
-    company_id = fields.Many2one('res.company', 'Company', index=True, default=lambda self: self.env.company,
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company,
                                  help="Shown only on this company's websites. Empty: shared by all companies.")
 
     @api.constrains('delay_seconds', 'scroll_percent', 'period_days')

@@ -7,6 +7,7 @@ from odoo.tests import common, tagged, users
 from odoo.tools import config
 
 from .common import MautomateCase, MautomateHttpCase
+from .test_cta import journey_cta
 from .test_forms import FormMixin
 
 # Website B's host name: requests still connect to the test server on loopback, only their Host header names B.
@@ -96,8 +97,9 @@ class TestCompanyRecords(CompaniesMixin, MautomateCase):
         self.flow_a.action_enroll((contact_a | contact_b | shared).ids)
         self.assertEqual(self.flow_a.participant_ids.partner_id, contact_a | shared)
         lead_flow = self.make_flow(self.company_a, name='Leads of A', target='lead')
-        lead_flow.action_enroll((self.lead_a | self.lead_b).ids)
-        self.assertEqual(lead_flow.participant_ids.lead_id, self.lead_a)
+        shared_lead = self.env['crm.lead'].create({'name': 'Lead of nobody', 'company_id': False})
+        lead_flow.action_enroll((self.lead_a | self.lead_b | shared_lead).ids)
+        self.assertEqual(lead_flow.participant_ids.lead_id, self.lead_a | shared_lead)
 
     def test_events_of_a_company_enrol_only_into_its_flows(self):
         self.Event._ingest([{'event_type': 'form_submit', 'partner_id': self.partner.id, 'company_id': self.company_b.id}])
@@ -159,8 +161,12 @@ class TestCompanyWebsites(CompaniesMixin, MautomateHttpCase):
     def hidden(name, html):
         return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
 
+    @staticmethod
+    def host_b():
+        return {'Host': f"{HOST_B}:{config['http_port']}"}
+
     def open_b(self, path, data=None, **kwargs):
-        return self.url_open(path, data=data, headers={'Host': f"{HOST_B}:{config['http_port']}"}, **kwargs)
+        return self.url_open(path, data=data, headers=self.host_b(), **kwargs)
 
     def test_a_visitor_of_website_b_lands_only_in_company_b(self):
         self.assertEqual(self.open_b('/mautomate/form/company-a-form').status_code, 404, "company A's form is not on B")
@@ -194,3 +200,15 @@ class TestCompanyWebsites(CompaniesMixin, MautomateHttpCase):
                                   headers={'Authorization': f'Bearer {token}'})
         self.assertEqual(response.status_code, 201, response.text)
         self.assertEqual(self.events().company_id, self.company_b)
+
+    def test_calls_to_action_and_pop_ups_of_company_a_are_not_on_website_b(self):
+        cta = journey_cta(self.env)
+        popup = self.env['mautomate.popup'].create({'name': 'On every page of A', 'form_id': self.form_a.id})
+        self.assertEqual(cta.company_id | popup.company_id, self.company_a)
+        self.assertEqual(self.make_jsonrpc_request(f'/mautomate/cta/{cta.id}', {})['label'], 'Free e-book')
+        self.assertEqual(self.make_jsonrpc_request(f'/mautomate/cta/{cta.id}', {}, headers=self.host_b()), {})
+        no_tracking = {'X-Disable-Tracking': '1'}
+        shown_on_a = json.loads(self.url_open('/mautomate/popup?path=/', headers=no_tracking).text)['popups']
+        self.assertIn(popup.id, [shown['id'] for shown in shown_on_a])
+        shown_on_b = json.loads(self.open_b('/mautomate/popup?path=/').text)['popups']
+        self.assertNotIn(popup.id, [shown['id'] for shown in shown_on_b])
