@@ -172,7 +172,7 @@ class MautomateEvent(models.Model):
     # for which company: nullable without a default, so that adding it to a large log rewrites no row
     company_id = fields.Many2one('res.company', readonly=True, ondelete='set null',
                                  help="The company of the event's API key, else of its lead, else of the website it "
-                                      "happened on. Empty: no company's (shared rules and flows only).")
+                                      "happened on. Empty: no company's, so every company's rules and flows take it.")
 
     def init(self):
         # Contact timelines and counts read (partner, time); page views find a browser's last contact by (browser, id);
