@@ -32,7 +32,8 @@ class MautomateCta(http.Controller):
         """ The line of CTA `cta_id` for this visitor: {label, url, style, token} ({} for no CTA). A view
         event is logged when the visitor may be tracked; its token lets the click be logged. """
         cta = request.env['mautomate.cta'].sudo().browse(cta_id).exists()
-        if not cta.active:
+        # A company's call to action shows on its company's websites only.
+        if not cta.active or (cta.company_id and cta.company_id != request.website.company_id):
             return {}
         browser_id, partner_id, tracked = self._visitor()
         shown, line, test = cta._mautomate_serve(browser_id, partner_id)

@@ -73,7 +73,9 @@ class MautomateForms(http.Controller):
     # ------------------------------------------------------------
 
     def _get_form(self, slug):
-        form = request.env['mautomate.form'].sudo().search([('slug', '=', slug)], limit=1)
+        # A company's form is served on its company's websites only.
+        company_id = request.env['website'].get_current_website()._get_cached('company_id')
+        form = request.env['mautomate.form'].sudo().search([('slug', '=', slug), ('company_id', 'in', [False, company_id])], limit=1)
         if not form:
             raise NotFound()
         return form

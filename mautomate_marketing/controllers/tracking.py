@@ -48,5 +48,7 @@ class MautomateTracking(http.Controller):
         Visitor = request.env['website.visitor']
         if Visitor._mautomate_ip_excluded(request.httprequest.remote_addr):
             return request.make_json_response({'stored': 0}, status=202)
-        events = request.env['mautomate.event'].sudo()._ingest(vals_list)
+        # Not a website route: the website is the one the request's host names (cached by host).
+        company_id = request.env['website'].get_current_website()._get_cached('company_id')
+        events = request.env['mautomate.event'].sudo()._ingest([{**vals, 'company_id': company_id} for vals in vals_list])
         return request.make_json_response({'stored': len(events)}, status=202)

@@ -45,6 +45,8 @@ class MautomateAbTest(models.Model):
         tracking=True, help="No winner is declared before every variant has been seen by this many browsers.")
     date_start = fields.Datetime('Started', readonly=True, copy=False)
     date_end = fields.Datetime('Ended', readonly=True, copy=False)
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company, tracking=True,
+                                 help="Empty: shared by all companies.")
 
     # In Python, not a database CHECK, which would log a marketer's typo as an error.
     @api.constrains('min_views')

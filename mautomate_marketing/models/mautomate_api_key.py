@@ -26,6 +26,8 @@ class MautomateApiKey(models.Model):
                                    help="When the latest event sent with this key that is still in the log was received.")
     event_count = fields.Integer('Events Received', compute='_compute_usage',
                                  help="Events sent with this key that are still in the log.")
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company, tracking=True,
+                                 help="The company of the events sent with this key. Empty: shared by all companies.")
 
     _sql_constraints = [
         ('key_prefix_unique', 'unique(key_prefix)', 'Two API keys cannot share a prefix.'),

@@ -17,6 +17,8 @@ class MautomateCta(models.Model):
                                help="Checked in order for the visitor: the first line whose condition holds is shown.")
     view_count = fields.Integer('Views', compute='_compute_event_counts')
     click_count = fields.Integer('Clicks', compute='_compute_event_counts')
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company, tracking=True,
+                                 help="Shown only on this company's websites. Empty: shared by all companies.")
 
     def init(self):
         # A CTA's views and clicks, for its counters; only CTA events carry this model, so only they pay for it.

@@ -11,6 +11,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models, modules, tools
 from odoo.exceptions import UserError
+from odoo.http import request
 from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
@@ -59,12 +60,14 @@ INGEST_COLUMNS = {
     'visitor_id': 'int4', 'anonymous_id': 'varchar', 'partner_id': 'int4', 'lead_id': 'int4',
     'res_model': 'varchar', 'res_id': 'int4', 'value': 'float8',
     'campaign_id': 'int4', 'source_id': 'int4', 'medium_id': 'int4', 'payload': 'jsonb', 'api_key_id': 'int4',
+    'company_id': 'int4',
 }
 
 # Static parts are our own column names and types; values and uid are passed as SQL parameters.
 _INGEST_COLUMN_LIST = ', '.join(f'"{column}"' for column in INGEST_COLUMNS)
 _INGEST_VALUES = ', '.join(
-    'v_visitor' if column == 'visitor_id' else 'v_contact' if column == 'partner_id' else f'p_{column}'
+    'v_visitor' if column == 'visitor_id' else 'v_contact' if column == 'partner_id'
+    else 'COALESCE(v_owner, p_company_id)' if column == 'company_id' else f'p_{column}'
     for column in INGEST_COLUMNS
 )
 # One event in: its visitor (by id, else by Odoo's access token), its contact (given, else the visitor's, else the
@@ -72,7 +75,8 @@ _INGEST_VALUES = ', '.join(
 # and blacklisted contacts are dropped. Odoo resets a pooled
 # connection (DISCARD ALL) each time a request borrows it, which drops every cached plan: each request plans the
 # statements it runs anew. So each step is a simple statement, planned only when its branch runs (an anonymous
-# page view never plans the contact check), rather than one INSERT joining four tables.
+# page view never plans the contact check), rather than one INSERT joining four tables. Its company is its API key's,
+# else its lead's, else the one given (the website's, known to the caller without a query).
 INGEST_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION mautomate_event_ingest(
     {', '.join(f'p_{column} {sql_type}' for column, sql_type in INGEST_COLUMNS.items())},
@@ -82,8 +86,15 @@ DECLARE
     v_visitor int4;
     v_contact int4;
     v_refused bool;
+    v_owner int4;
     v_event int4;
 BEGIN
+    IF p_api_key_id IS NOT NULL THEN
+        SELECT company_id INTO v_owner FROM mautomate_api_key WHERE id = p_api_key_id;
+    END IF;
+    IF v_owner IS NULL AND p_lead_id IS NOT NULL THEN
+        SELECT company_id INTO v_owner FROM crm_lead WHERE id = p_lead_id;
+    END IF;
     IF p_visitor_id IS NOT NULL THEN
         SELECT id, partner_id INTO v_visitor, v_contact FROM website_visitor WHERE id = p_visitor_id;
     END IF;
@@ -166,6 +177,10 @@ class MautomateEvent(models.Model):
     # from which system
     api_key_id = fields.Many2one('mautomate.api.key', 'API Key', readonly=True, ondelete='set null', index='btree_not_null',
                                  help="The API key the event was sent with.")
+    # for which company: nullable without a default, so that adding it to a large log rewrites no row
+    company_id = fields.Many2one('res.company', readonly=True, ondelete='set null',
+                                 help="The company of the event's API key, else of its lead, else of the website it "
+                                      "happened on. Empty: no company's, so every company's rules and flows take it.")
 
     def init(self):
         # Contact timelines and counts read (partner, time); page views find a browser's last contact by (browser, id);
@@ -243,7 +258,8 @@ class MautomateEvent(models.Model):
         Each dict holds keys of INGEST_COLUMNS, and may name its website visitor by Odoo's access
         token ('visitor_token') instead of its id. An event without a contact gets its visitor's,
         or the one its browser is proven as (mautomate.proven.browser); events of contacts who opted out of tracking, or
-        whose e-mail is blacklisted, are dropped. Returns the stored events.
+        whose e-mail is blacklisted, are dropped. An event's company is its API key's, else its lead's, else its
+        'company_id' (by default the company of the request's website, if any). Returns the stored events.
 
         With `savepoint` (a name), the statement runs in a new savepoint opened in the same round
         trip, so that a page view costs one query; on error the savepoint is rolled back and the
@@ -268,6 +284,10 @@ class MautomateEvent(models.Model):
         if public is None:
             public = self.env.user._is_public()
         uid = None if public else self.env.uid
+        # On a website's pages its company is cached on the website: no query.
+        website = request and getattr(request, 'website', None)
+        if website_company := website and website._get_cached('company_id'):
+            vals_list = [vals if 'company_id' in vals else {**vals, 'company_id': website_company} for vals in vals_list]
         if len(vals_list) == 1:
             query = SQL(INGEST_CALL, *self._ingest_row(vals_list[0]), uid)
         else:
@@ -378,6 +398,26 @@ class MautomateEvent(models.Model):
             del vals['contact_name']
             vals['partner_id'] = vals['partner_id'] or partner_by_email[tools.email_normalize(email)].id
         return self._ingest(vals_list)
+
+    @api.model
+    def _backfill_company(self):
+        """ Give events stored before events had a company the one ingest would give them: their API key's,
+        else their lead's, else their website visitor's website's; others stay without. One statement per
+        source, each on the events still without a company. Returns the number of events given one. """
+        self.flush_model()
+        count = 0
+        for source in (
+            SQL("FROM mautomate_api_key owner WHERE owner.id = e.api_key_id"),
+            SQL("FROM crm_lead owner WHERE owner.id = e.lead_id"),
+            SQL("FROM website_visitor visitor JOIN website owner ON owner.id = visitor.website_id WHERE visitor.id = e.visitor_id"),
+        ):
+            self.env.cr.execute(SQL("""
+                UPDATE mautomate_event e SET company_id = owner.company_id %s
+                   AND owner.company_id IS NOT NULL AND e.company_id IS NULL
+            """, source))
+            count += self.env.cr.rowcount
+        self.invalidate_model(['company_id'])
+        return count
 
     # ------------------------------------------------------------
     # Identity

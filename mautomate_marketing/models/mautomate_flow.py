@@ -38,7 +38,7 @@ class MautomateFlow(models.Model):
                                                   "lead follows the flow (its contact gets its mails); the audience and goal are "
                                                   "domains of leads.")
     target_model = fields.Char(compute='_compute_target_model', help="The model of the participants: what the domains filter.")
-    user_id = fields.Many2one('res.users', 'Responsible', required=True, default=lambda self: self.env.user,
+    user_id = fields.Many2one('res.users', 'Responsible', required=True, default=lambda self: self.env.user, check_company=True,
                               tracking=True, help="Gets the activities of contacts without a salesperson. The flow's audience, goal, "
                                                   "conditions and triggers find records with this user's access rights.")
     purpose = fields.Selection([('sell', 'Sell'), ('confirm', 'Confirm'), ('inform', 'Inform'), ('service', 'Service')],
@@ -63,6 +63,11 @@ class MautomateFlow(models.Model):
     conversion_rate = fields.Float('Conversion (%)', compute='_compute_counts', digits=(16, 1),
                                    help="Converted participants out of all participants.")
     trace_count = fields.Integer('Traces', compute='_compute_trace_count')
+    _check_company_auto = True
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company, tracking=True,
+                                 help="Only this company's contacts or leads (and those of no company) follow the flow; "
+                                      "only its events (and events of no company) trigger it. Empty: shared by all "
+                                      "companies.")
 
     @api.depends('target')
     def _compute_target_model(self):
@@ -297,7 +302,8 @@ class MautomateFlow(models.Model):
         if self.state != 'running' or not lead_by_partner or self.target != 'partner':
             return self.env['mautomate.flow.participant']
         # A contact whose tracking was erased enters no flow until it opts in again.
-        partner_ids = self._domain_search('res.partner', [('id', 'in', list(lead_by_partner)), *parse_domain(self.domain)])
+        partner_ids = self._domain_search('res.partner', [('id', 'in', list(lead_by_partner)), *self._company_domain(),
+                                                          *parse_domain(self.domain)])
         partner_ids = list(self.env['res.partner'].sudo().with_context(active_test=False)._search(
             [('id', 'in', partner_ids), ('mautomate_erased_on', '=', False)]))
         return self._insert_participants(partner_ids, [lead_by_partner.get(partner_id) or None for partner_id in partner_ids])
@@ -309,9 +315,14 @@ class MautomateFlow(models.Model):
             return self.env['mautomate.flow.participant']
         # The audience is the responsible's search; reading the leads' contacts is the engine's own business.
         leads = self.env['crm.lead'].sudo().with_context(active_test=False).search([
-            ('id', 'in', self._domain_search('crm.lead', [('id', 'in', list(lead_ids)), *parse_domain(self.domain)])),
+            ('id', 'in', self._domain_search('crm.lead', [('id', 'in', list(lead_ids)), *self._company_domain(),
+                                                          *parse_domain(self.domain)])),
             '|', ('partner_id', '=', False), ('partner_id.mautomate_erased_on', '=', False)])
         return self._insert_participants([lead.partner_id.id or None for lead in leads], leads.ids)
+
+    def _company_domain(self):
+        """ Whom a company's flow takes: the company's contacts (leads) and those of no company, shared as crm shares them. """
+        return [('company_id', 'in', [False, self.company_id.id])] if self.company_id else []
 
     def _insert_participants(self, partner_ids, lead_ids):
         """ Insert the participants (parallel lists) that the re-entry policy lets in: a flow of contacts
@@ -424,8 +435,10 @@ class MautomateFlow(models.Model):
                 SELECT t.id FROM mautomate_flow_trace t
                   JOIN mautomate_flow_participant p ON p.id = t.participant_id
                   JOIN mautomate_flow_step s ON s.id = t.step_id
+                  JOIN mautomate_flow f ON f.id = p.flow_id
                   JOIN mautomate_event e ON (e.partner_id = p.partner_id OR e.lead_id = p.lead_id) AND e.event_type = s.wait_event_type
                  WHERE e.id = ANY(%(events)s) AND t.state = 'waiting' AND t.scheduled_at > %(now)s
+                   AND (e.company_id IS NULL OR f.company_id IS NULL OR e.company_id = f.company_id)
                    FOR UPDATE OF t SKIP LOCKED)
         """, now=now, events=list(event_ids)))
         if self.env.cr.rowcount:
@@ -444,19 +457,20 @@ class MautomateFlow(models.Model):
         if not triggers:
             return
         values = SQL(', ').join(
-            SQL("(%s::int4, %s::varchar, %s::varchar, %s::varchar, %s::int4, %s::bool)", trigger.flow_id.id,
+            SQL("(%s::int4, %s::varchar, %s::varchar, %s::varchar, %s::int4, %s::bool, %s::int4)", trigger.flow_id.id,
                 'stage_change' if trigger.trigger_type == 'stage' else trigger.event_type,
                 (trigger.name_pattern and self.env['mautomate.score.rule']._glob_to_like(trigger.name_pattern.strip())) or None,
                 trigger.target_model if trigger.trigger_type == 'stage' else None, STAGE_RANK.get(trigger.stage),
-                trigger.flow_id.target == 'lead')
+                trigger.flow_id.target == 'lead', trigger.flow_id.company_id.id or None)
             for trigger in triggers)
         stages = list(STAGE_RANK)
         self.env.cr.execute(SQL("""
             SELECT DISTINCT ON (t.flow_id, e.partner_id, CASE WHEN t.by_lead THEN e.lead_id END)
                    t.flow_id, e.partner_id, e.lead_id
               FROM mautomate_event e
-              JOIN (VALUES %(values)s) AS t(flow_id, event_type, name_like, stage_model, stage_rank, by_lead)
+              JOIN (VALUES %(values)s) AS t(flow_id, event_type, name_like, stage_model, stage_rank, by_lead, company_id)
                 ON t.event_type = e.event_type AND (t.name_like IS NULL OR e.name ILIKE t.name_like)
+               AND (t.company_id IS NULL OR e.company_id IS NULL OR e.company_id = t.company_id)
                AND (t.stage_rank IS NULL OR (e.res_model = t.stage_model
                     AND COALESCE(%(from)s, 0) < t.stage_rank AND COALESCE(%(to)s, 0) >= t.stage_rank))
              WHERE e.id = ANY(%(events)s) AND (CASE WHEN t.by_lead THEN e.lead_id ELSE e.partner_id END) IS NOT NULL

@@ -41,7 +41,7 @@ class MautomateForm(models.Model):
     # the lead
     create_lead = fields.Boolean('Create or Update a Lead', default=True,
                                  tracking=True, help="A submit updates the contact's open lead, or creates one.")
-    lead_team_id = fields.Many2one('crm.team', 'Sales Team', tracking=True)
+    lead_team_id = fields.Many2one('crm.team', 'Sales Team', check_company=True, tracking=True)
     lead_tag_ids = fields.Many2many('crm.tag', string='Lead Tags', tracking=True)
     campaign_id = fields.Many2one('utm.campaign', tracking=True)
     source_id = fields.Many2one('utm.source', tracking=True)
@@ -55,10 +55,13 @@ class MautomateForm(models.Model):
     thanks_url = fields.Char('Thank-you Page', tracking=True, help="Where the visitor goes after a submit, instead of the message.")
     file = fields.Binary('File to Deliver', attachment=True, help="The visitor gets a download link after the submit.")
     file_name = fields.Char()
-    flow_ids = fields.Many2many('mautomate.flow', string='Flows Started',
+    flow_ids = fields.Many2many('mautomate.flow', string='Flows Started', check_company=True,
                                 tracking=True, help="A submit enrols the contact in these flows when they run. Flows whose trigger is "
                                                     "a form submit start on any form too.")
     submit_count = fields.Integer('Submits', compute='_compute_submit_count')
+    _check_company_auto = True
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company, tracking=True,
+                                 help="Served only on this company's websites. Empty: shared by all companies.")
 
     _sql_constraints = [('slug_unique', 'UNIQUE(slug)', "Another form has this address (slug).")]
 

@@ -16,8 +16,8 @@ class MautomatePopup(models.Model):
     name = fields.Char(required=True, translate=True, tracking=True)
     sequence = fields.Integer(default=10, help="The first pop-up that applies to a page is the one shown.")
     active = fields.Boolean(default=True, tracking=True)
-    form_id = fields.Many2one('mautomate.form', required=True, ondelete='cascade', tracking=True)
-    website_id = fields.Many2one('website', tracking=True, help="Only on this website; empty: on every website.")
+    form_id = fields.Many2one('mautomate.form', required=True, ondelete='cascade', check_company=True, tracking=True)
+    website_id = fields.Many2one('website', check_company=True, tracking=True, help="Only on this website; empty: on every website.")
     trigger = fields.Selection([('exit', 'On Exit Intent'), ('delay', 'After a Delay'), ('scroll', 'After Scrolling')],
                                required=True, default='exit',
                                tracking=True, help="Exit intent: the pointer leaves the page by its top (to the tabs or the address bar).")
@@ -28,6 +28,9 @@ class MautomatePopup(models.Model):
     period_days = fields.Integer('Shown at Most Every (days)', default=7, required=True,
                                  tracking=True, help="A browser that saw the pop-up does not see it again for this many days; one "
                                                      "that sent the form never does.")
+    _check_company_auto = True
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company, tracking=True,
+                                 help="Shown only on this company's websites. Empty: shared by all companies.")
 
     @api.constrains('delay_seconds', 'scroll_percent', 'period_days')
     def _check_settings(self):
@@ -99,8 +102,9 @@ class MautomatePopup(models.Model):
         as another's A/B variant only shows through that test; one with a test decides what it shows per browser. """
         variants = self.env['mautomate.ab.variant'].sudo().search([('res_model', '=', self._name)])
         variant_only = [variant.res_id for variant in variants if variant.res_id != variant.test_id.res_id]
+        company = self.env['website'].browse(website_id)._get_cached('company_id')
         popups = self.sudo().search([('website_id', 'in', (False, website_id)), ('form_id.active', '=', True),
-                                     ('id', 'not in', variant_only)])
+                                     ('company_id', 'in', (False, company)), ('id', 'not in', variant_only)])
         tested = set(self.env['mautomate.ab.test'].sudo().search(
             [('res_model', '=', self._name), ('res_id', 'in', popups.ids), ('state', 'in', ('running', 'won'))]).mapped('res_id'))
         return tuple({**popup._serving_data(), 'tested': popup.id in tested} for popup in popups)

@@ -51,6 +51,8 @@ class MautomateScoreRule(models.Model):
     entry_points = fields.Integer('Points Awarded', compute='_compute_entry_stats')
     description = fields.Text(translate=True)
     needs_rebuild = fields.Boolean(readonly=True, copy=False, help="Changed since its awards were made: the recompute awards it anew.")
+    company_id = fields.Many2one('res.company', index=True, default=lambda self: self.env.company, tracking=True,
+                                 help="Only events of this company score (and events of no company). Empty: shared by all companies.")
 
 
     @api.depends('entry_ids')

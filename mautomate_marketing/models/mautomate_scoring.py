@@ -45,14 +45,15 @@ _PATH_QUERY = "lower(split_part(COALESCE(NULLIF(regexp_replace(e.url, '^[a-zA-Z]
 # Events of `events` matching active behaviour rules `rules`. An event's path is computed once, in the subquery
 # (OFFSET 0 keeps it apart from the join, which would compute it once per rule), and only for the event types
 # `path_types` that a path pattern reads; ILIKE is LIKE on lower-cased text, so the path is lower-cased once too.
+# A company's rule awards the events of its company and those of none.
 _MATCHES = f"""
     WITH rule AS (
         SELECT * FROM (VALUES %(rules)s) AS r(id, event_type, url_like, url_full, name_like, campaign_id, min_value,
-                                               points, max_total, max_period, period_days)
+                                               points, max_total, max_period, period_days, company_id)
     )
     SELECT r.id AS rule_id, e.id AS event_id, e.partner_id, e.lead_id, e.occurred_at, r.points, r.max_total,
            r.max_period, r.period_days
-      FROM (SELECT e.id, e.partner_id, e.lead_id, e.occurred_at, e.event_type, e.url, e.name, e.campaign_id, e.value,
+      FROM (SELECT e.id, e.partner_id, e.lead_id, e.occurred_at, e.event_type, e.url, e.name, e.campaign_id, e.value, e.company_id,
                    CASE WHEN e.event_type = ANY(%(path_types)s) THEN {_PATH_QUERY} END AS path
               FROM mautomate_event e
              WHERE %(events)s AND (e.partner_id IS NOT NULL OR e.lead_id IS NOT NULL) OFFSET 0) e
@@ -63,6 +64,7 @@ _MATCHES = f"""
        AND (r.name_like IS NULL OR e.name ILIKE r.name_like)
        AND (r.campaign_id IS NULL OR e.campaign_id = r.campaign_id)
        AND (r.min_value IS NULL OR e.value >= r.min_value)
+       AND (r.company_id IS NULL OR e.company_id IS NULL OR e.company_id = r.company_id)
 """
 # Candidate awards: matches not yet awarded.
 _CANDIDATES = f"""
@@ -185,9 +187,10 @@ class MautomateScoring(models.AbstractModel):
                 path_types.update(event_types)
             rows.extend(SQL(
                 "(%s::int4, %s::varchar, lower(%s::varchar), %s::bool, %s::varchar, %s::int4, %s::float8, %s::int4, %s::int4, "
-                "%s::int4, %s::int4)",
+                "%s::int4, %s::int4, %s::int4)",
                 rule.id, event_type, url_like, url_full, name_like or None, rule.campaign_id.id or None,
-                rule.min_value or None, rule.points, rule.max_per_contact, rule.max_per_period, rule.period_days)
+                rule.min_value or None, rule.points, rule.max_per_contact, rule.max_per_period, rule.period_days,
+                rule.company_id.id or None)
                 for event_type in event_types)
         return {'rules': SQL(', ').join(rows), 'path_types': sorted(path_types)}
 

@@ -37,3 +37,4 @@ from . import test_limits
 from . import test_erasure
 from . import test_handoff
 from . import test_audit
+from . import test_companies

@@ -1,6 +1,12 @@
 """ 18.0.1.1.0, before the module's models load: what earlier 18.0.1.0.0 databases have and this version drops,
-and the flows' responsible that this version requires. """
+the flows' responsible that this version requires, and the company columns of records that stay shared. """
 from odoo import SUPERUSER_ID
+from odoo.tools import sql
+
+# Records made before records had a company stay shared (as they were): their column is created empty here, before
+# the ORM would create it and fill it with the field's default, the current company.
+SHARED_TABLES = ('mautomate_flow', 'mautomate_score_rule', 'mautomate_form', 'mautomate_popup', 'mautomate_cta',
+                 'mautomate_ab_test', 'mautomate_api_key')
 
 
 def migrate(cr, version):
@@ -30,3 +36,6 @@ def migrate(cr, version):
                                       AND creator.active AND NOT creator.share), %(admin)s)
          WHERE flow.user_id IS NULL
     """, {'superuser': SUPERUSER_ID, 'admin': admin_id})
+    for table in SHARED_TABLES:
+        if not sql.column_exists(cr, table, 'company_id'):
+            sql.create_column(cr, table, 'company_id', 'int4')
