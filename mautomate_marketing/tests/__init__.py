@@ -32,3 +32,4 @@ from . import test_ab_forms_popups
 from . import test_form_tour
 from . import test_domain_rights
 from . import test_outgoing
+from . import test_flow_authoring
