@@ -8,12 +8,14 @@ from unittest.mock import patch
 import psycopg2
 import requests
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, fields
 from odoo.modules.registry import DummyRLock, Registry
 from odoo.service.model import retrying
 from odoo.tests import common, tagged
 from odoo.tests.common import HOST
 from odoo.tools import config
+
+from ..models.mautomate_scoring import MautomateScoring
 
 
 @tagged('post_install', '-at_install')
@@ -209,3 +211,112 @@ class TestDoubleSubmit(common.TransactionCase):
     def set_min_fill_seconds(self, seconds):
         with self.registry.cursor() as cr:
             api.Environment(cr, SUPERUSER_ID, {}).ref('mautomate_marketing.mautomate_form_demo_ebook').min_fill_seconds = seconds
+
+
+@tagged('post_install', '-at_install')
+class TestScoringCronsTakeTurns(common.TransactionCase):
+    """ The cron refreshing the queued people and the one recomputing every score update the same contacts and
+    leads, each on a cron thread of its own with committed batches: they must take turns, and a batch taken
+    again after a request's change is no error. Only the test's contact and lead are refreshed: the other
+    queued people are held by a third connection, which the refresh skips as it skips locked rows. """
+
+    def setUp(self):
+        super().setUp()
+        self.patch(Registry, '_lock', DummyRLock())
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cr.execute("SELECT COALESCE(max(id), 0) FROM ir_cron_trigger")
+            self.last_trigger = cr.fetchone()[0]
+            partner = env['res.partner'].create({'name': 'Tess Turns', 'email': f'tess.{uuid.uuid4().hex[:8]}@example.com'})
+            lead = env['crm.lead'].create({'name': 'Turns', 'partner_id': partner.id})
+            env['mautomate.score.entry'].create({'partner_id': partner.id, 'points': 10, 'date': fields.Datetime.now()})
+            env['mautomate.scoring']._enqueue_refresh([partner.id])
+            self.partner_id, self.lead_id = partner.id, lead.id
+        self.addCleanup(self.delete_committed_rows)
+        self.holder = self.registry.cursor()
+        self.addCleanup(self.holder.close)
+        self.addCleanup(self.holder.rollback)
+        self.holder.execute("SELECT id FROM mautomate_score_queue WHERE partner_id IS DISTINCT FROM %s FOR UPDATE",
+                            [self.partner_id])
+
+    def delete_committed_rows(self):
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM mautomate_event WHERE partner_id = %s OR lead_id = %s", [self.partner_id, self.lead_id])
+            cr.execute("DELETE FROM crm_lead WHERE id = %s", [self.lead_id])
+            cr.execute("DELETE FROM res_partner WHERE id = %s", [self.partner_id])
+            cr.execute("DELETE FROM ir_cron_trigger WHERE id > %s", [self.last_trigger])
+
+    def run_refresh_held(self, meanwhile):
+        """ Run the refresh cron on a thread; when its batch has read the queue, run `meanwhile`, then let it go on.
+        Returns the errors that escaped the cron. """
+        refresh_people = MautomateScoring._refresh_people
+        inside, go_on, errors = threading.Event(), threading.Event(), []
+
+        def held(scoring, *args, **kwargs):
+            if threading.current_thread().name == 'refresh' and not inside.is_set():
+                inside.set()
+                go_on.wait(timeout=60)
+            return refresh_people(scoring, *args, **kwargs)
+
+        def refresh():
+            try:
+                with self.registry.cursor() as cr:
+                    api.Environment(cr, SUPERUSER_ID, {})['mautomate.scoring']._cron_refresh_queue(auto_commit=True)
+            except Exception as error:  # reported by the caller's assertion
+                errors.append(error)
+
+        with patch.object(MautomateScoring, '_refresh_people', held):
+            thread = threading.Thread(target=refresh, name='refresh')
+            thread.start()
+            try:
+                self.assertTrue(inside.wait(timeout=60))
+                meanwhile()
+            finally:
+                go_on.set()
+                thread.join(timeout=120)
+        return errors
+
+    def committed(self, query, params):
+        with self.registry.cursor() as cr:
+            cr.execute(query, params)
+            return cr.fetchall()
+
+    def test_recompute_waits_for_its_turn(self):
+        """ The recompute starts while the refresh runs: it leaves the refresh alone and comes back shortly. """
+        recompute_errors = []
+
+        def recompute():
+            try:
+                with self.registry.cursor() as cr:
+                    api.Environment(cr, SUPERUSER_ID, {})['mautomate.scoring']._cron_recompute()
+            except Exception as error:  # reported by the assertion below
+                recompute_errors.append(error)
+
+        def recompute_meanwhile():
+            thread = threading.Thread(target=recompute, name='recompute')
+            thread.start()
+            thread.join(timeout=120)
+
+        with self.assertNoLogs('odoo.sql_db', 'ERROR'):
+            errors = self.run_refresh_held(recompute_meanwhile)
+        self.assertFalse(errors + recompute_errors)
+        self.assertEqual(self.committed("SELECT mautomate_score FROM res_partner WHERE id = %s", [self.partner_id]), [(10,)])
+        self.assertEqual(self.committed("SELECT mautomate_score FROM crm_lead WHERE id = %s", [self.lead_id]), [(10,)])
+        self.assertFalse(self.committed("SELECT id FROM mautomate_score_queue WHERE partner_id = %s", [self.partner_id]))
+        comes_back = self.committed("""
+            SELECT t.call_at - (now() at time zone 'UTC') FROM ir_cron_trigger t JOIN ir_model_data d ON d.res_id = t.cron_id
+             WHERE d.module = 'mautomate_marketing' AND d.name = 'ir_cron_mautomate_score_recompute' AND t.id > %s
+        """, [self.last_trigger])
+        self.assertEqual(len(comes_back), 1, "the recompute is due again")
+        self.assertLess(comes_back[0][0].total_seconds(), 120)
+
+    def test_a_batch_taken_again_logs_no_error(self):
+        """ A request changes the contact after the refresh's batch began: the batch is taken again, which is expected,
+        not an error. """
+        def request_meanwhile():
+            self.committed("UPDATE res_partner SET mautomate_score = 5 WHERE id = %s RETURNING id", [self.partner_id])
+
+        with self.assertNoLogs('odoo.sql_db', 'ERROR'):
+            errors = self.run_refresh_held(request_meanwhile)
+        self.assertFalse(errors)
+        self.assertEqual(self.committed("SELECT mautomate_score FROM res_partner WHERE id = %s", [self.partner_id]), [(10,)])
