@@ -107,6 +107,17 @@ class TestFlowAuthoring(FlowCase):
         step.unlink()
         self.assertFalse(own.exists(), "the step's own template goes with it")
 
+    def test_own_template_follows_the_flow(self):
+        """ The template behind a step's mail is of the flow's participants and from its responsible, when these change. """
+        flow = self.make_flow()
+        step = self.step(flow, 'Own', mail_template_id=False, mail_subject='Hi', mail_body='<p>Hi</p>')
+        self.assertEqual(step.mail_own_template_id.model, 'res.partner')
+        flow.target = 'lead'
+        self.assertEqual(step.mail_own_template_id.model, 'crm.lead')
+        responsible = self.env['res.users'].create({'name': 'Rita Responsible', 'login': 'rita.flow', 'email': 'rita@example.com'})
+        flow.user_id = responsible
+        self.assertEqual(step.mail_own_template_id.email_from, '"Rita Responsible" <rita@example.com>')
+
     def test_lead_flow_email_step_writes_its_own_mail(self):
         flow = self.make_flow(target='lead')
         step = self.Step.create({'flow_id': flow.id, 'name': 'Lead words', 'kind': 'email',
