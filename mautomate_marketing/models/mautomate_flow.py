@@ -173,6 +173,8 @@ class MautomateFlow(models.Model):
         result = super().write(vals)
         if {'state', 'active', 'trigger_ids'} & set(vals):
             self.env.registry.clear_cache()
+        if {'target', 'user_id'} & set(vals):
+            self.step_ids._sync_own_templates(check_author=False)
         return result
 
     @api.ondelete(at_uninstall=False)
@@ -229,6 +231,8 @@ class MautomateFlow(models.Model):
                 raise ValidationError(self.env._(
                     "Step %(step)s of flow %(flow)s: a condition needs a step on its \"yes\" branch and one on its \"no\" branch.",
                     step=step.name, flow=self.name))
+        for step in self.step_ids.filtered(lambda step: step.kind == 'wait'):
+            step._flow_check_timeout_branch()
         for step in self.step_ids.filtered(lambda step: step.kind == 'split'):
             labels = dict(step._fields['branch']._description_selection(self.env))
             variants = {branch for branch, _weight in step._split_weights()}

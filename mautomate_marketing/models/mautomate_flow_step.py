@@ -4,7 +4,7 @@ from datetime import timedelta
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
 from .mautomate_event import EVENT_TYPES
@@ -44,6 +44,8 @@ class MautomateFlowStep(models.Model):
     name = fields.Char(required=True, translate=True, tracking=True)
     flow_id = fields.Many2one('mautomate.flow', required=True, ondelete='cascade', index=True)
     flow_state = fields.Selection(related='flow_id.state')
+    target_model = fields.Char(compute='_compute_target_model',
+                               help="The model of the flow's participants: what the condition's domain and the templates are of.")
     sequence = fields.Integer(default=10)
     parent_ids = fields.Many2many('mautomate.flow.step', 'mautomate_flow_step_parent_rel', 'step_id', 'parent_id', 'After',
                                   tracking=True, help="The steps this one follows. Several: paths merge here, and the step runs once. "
@@ -61,10 +63,16 @@ class MautomateFlowStep(models.Model):
     kind = fields.Selection(STEP_KINDS, required=True, default='email', tracking=True)
     depth = fields.Integer(compute='_compute_depth', help="The longest path from a first step.")
     outline_name = fields.Char('Step', compute='_compute_depth')
-    # send e-mail
-    mail_template_id = fields.Many2one('mail.template', 'E-mail Template', ondelete='restrict',
+    # send e-mail: the step's own subject and body, or a template picked instead
+    mail_subject = fields.Char('Subject', tracking=True, help="Placeholders such as {{ object.name }} may be used.")
+    mail_body = fields.Html('Body', sanitize='email_outgoing')
+    mail_own_template_id = fields.Many2one('mail.template', 'Own Template', readonly=True, copy=False,
+                                           ondelete='set null',
+                                           help="Made from the step's subject and body, and kept in step with them.")
+    mail_template_id = fields.Many2one('mail.template', 'Or Pick a Template', ondelete='restrict',
                                        domain=[('model', 'in', ('res.partner', 'crm.lead'))],
-                                       tracking=True, help="A template of contacts; in a flow of leads, a template of leads.")
+                                       tracking=True, help="Sends this template instead of the step's own subject and body: a "
+                                                           "template of contacts; in a flow of leads, a template of leads.")
     mailing_id = fields.Many2one('mailing.mailing', readonly=True, copy=False, ondelete='set null',
                                  help="Holds the opens, clicks and bounces of this step's mails.")
     # schedule activity
@@ -104,6 +112,11 @@ class MautomateFlowStep(models.Model):
     opened_count = fields.Integer('Opened', compute='_compute_mail_figures', help="Mails of this step opened.")
     clicked_count = fields.Integer('Clicked', compute='_compute_mail_figures',
                                    help="Mails of this step with a link clicked.")
+
+    @api.depends('flow_id.target')
+    def _compute_target_model(self):
+        for step in self:
+            step.target_model = step.flow_id._target_model()
 
     @api.depends('parent_ids', 'name')
     def _compute_depth(self):
@@ -170,9 +183,10 @@ class MautomateFlowStep(models.Model):
                 raise ValidationError(self.env._("Step %s: delays cannot be negative.", step.name))
             if step.run_at_time and not 0 <= step.run_time < 24:
                 raise ValidationError(self.env._("Step %s: the time of day is between 00:00 and 23:59.", step.name))
-            if step.kind == 'email' and not step.mail_template_id:
-                raise ValidationError(self.env._("Step %s sends an e-mail: choose its template.", step.name))
-            if step.kind == 'email' and step.mail_template_id.model != step.flow_id._target_model():
+            if step.kind == 'email' and not step.mail_template_id and not (step.mail_subject and step.mail_body):
+                raise ValidationError(self.env._("Step %s sends an e-mail: write its subject and body, or choose its "
+                                                 "template.", step.name))
+            if step.kind == 'email' and step.mail_template_id and step.mail_template_id.model != step.flow_id._target_model():
                 raise ValidationError(self.env._("Step %s: the template must be one of the flow's contacts or leads.",
                                                  step.name))
             if step.kind == 'activity' and not step.activity_type_id:
@@ -202,6 +216,7 @@ class MautomateFlowStep(models.Model):
     def create(self, vals_list):
         steps = super().create(vals_list)
         self.env.registry.clear_cache()
+        steps._sync_own_templates()
         steps._ensure_mailings()
         return steps
 
@@ -209,13 +224,46 @@ class MautomateFlowStep(models.Model):
         result = super().write(vals)
         if {'kind', 'wait_event_type', 'flow_id'} & set(vals):
             self.env.registry.clear_cache()
-        if {'kind', 'mail_template_id'} & set(vals):
+        if {'kind', 'mail_subject', 'mail_body', 'flow_id'} & set(vals):
+            self._sync_own_templates()
+        if {'kind', 'mail_template_id', 'mail_subject', 'mail_body'} & set(vals):
             self._ensure_mailings()
         return result
 
+    def _mail_template(self):
+        """ The template this step sends: the one picked, else the one made from its own subject and body. """
+        self.ensure_one()
+        return self.mail_template_id or self.mail_own_template_id
+
+    def _sync_own_templates(self, check_author=True):
+        """ The template behind the subject and body written in the step, made or updated to match them, of the
+        flow's participants' model. Dynamic content is checked as its author writes it: mail's own rule for templates. """
+        Template = self.env['mail.template']
+        for step in self.filtered(lambda step: step.kind == 'email' and (step.mail_subject or step.mail_body)):
+            model = step.flow_id._target_model()
+            if check_author and not self.env.su and not self.env.user.has_group('mail.group_mail_template_editor') and (
+                    Template._has_unsafe_expression_template_inline_template(step.mail_subject, model)
+                    or Template._has_unsafe_expression_template_qweb(step.mail_body, model)):
+                raise AccessError(self.env._("Step %(step)s: only members of %(group)s may write such placeholders.",
+                                             step=step.name, group=self.env.ref('mail.group_mail_template_editor').name))
+            responsible = step.flow_id.user_id.sudo()
+            vals = {
+                'name': f"{step.flow_id.name}: {step.name}",
+                'model_id': self.env['ir.model']._get_id(model),
+                'subject': step.mail_subject,
+                'body_html': step.mail_body,
+                'email_from': responsible.email_formatted or self.env.company.email_formatted,
+            }
+            if step.mail_own_template_id:
+                step.mail_own_template_id.sudo().write(vals)
+            else:
+                step.sudo().mail_own_template_id = Template.sudo().create(vals)
+            if step.mailing_id and not step.mail_template_id:
+                step.mailing_id.sudo().write({'subject': step.mail_subject or step.name, 'body_html': step.mail_body})
+
     def _ensure_mailings(self):
         # Made with the step, not at its first mail: two engine runs would each make one at once.
-        for step in self.filtered(lambda step: step.kind == 'email' and step.mail_template_id):
+        for step in self.filtered(lambda step: step.kind == 'email' and step._mail_template()):
             step._get_mailing()
 
     @api.ondelete(at_uninstall=False)
@@ -229,7 +277,11 @@ class MautomateFlowStep(models.Model):
                 "let them pass first."))
 
     def unlink(self):
+        own_templates = self.mail_own_template_id
         result = super().unlink()
+        # A step's own template goes with it, unless another step picked it.
+        picked = self.search([('mail_template_id', 'in', own_templates.ids)]).mail_template_id
+        (own_templates - picked).sudo().unlink()
         self.env.registry.clear_cache()
         return result
 
@@ -272,7 +324,7 @@ class MautomateFlowStep(models.Model):
             else:
                 to_send.append(trace.id)
         mailing = self._get_mailing()
-        template = self.mail_template_id.sudo()
+        template = self._mail_template().sudo()
         for round_traces in self._contact_rounds(traces.browse(to_send)):
             pairs = [(trace.id, trace.participant_id.partner_id.id) for trace in round_traces]
             mails = template.send_mail_batch([partner_id for _trace_id, partner_id in pairs],
@@ -321,7 +373,7 @@ class MautomateFlowStep(models.Model):
             round_traces = to_send.browse(list({trace.participant_id.lead_id.id: trace.id for trace in reversed(to_send)}.values()))
             to_send -= round_traces
             lead_ids = round_traces.participant_id.lead_id.ids
-            mails = self.mail_template_id.sudo().send_mail_batch(lead_ids, email_values={'mailing_id': mailing.id})
+            mails = self._mail_template().sudo().send_mail_batch(lead_ids, email_values={'mailing_id': mailing.id})
             mail_by_lead = {mail.res_id: mail for mail in mails}
             for mail in mails.filtered(lambda mail: not mail.email_to and not mail.recipient_ids):
                 # A template without recipients: the mail goes to the lead's e-mail.
@@ -344,13 +396,15 @@ class MautomateFlowStep(models.Model):
         """ The mailing of this step's mails (created at its first mail): it holds their statistics and
         gives them tracked links and an unsubscribe link; it is never sent itself. """
         if not self.mailing_id:
-            template = self.mail_template_id.sudo()
+            template = self._mail_template().sudo()
             self.sudo().mailing_id = self.env['mailing.mailing'].sudo().create({
                 'subject': template.subject or self.name,
                 'mailing_model_id': self.env['ir.model']._get_id(self.flow_id._target_model()),
                 'mailing_domain': "[('id', '=', 0)]",
                 'body_html': template.body_html,
                 'state': 'done',
+                # Never sent itself: out of Email Marketing's lists, kanban and calendar, as an archived mailing.
+                'active': False,
             })
         return self.mailing_id
 

@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models
 from odoo.exceptions import ValidationError
 
 from .mautomate_flow_engine import BRANCHING_KINDS
@@ -13,9 +13,16 @@ class MautomateFlowStep(models.Model):
     to a next step keeps leading to one (deleting the step itself is refused in the step's model). """
     _inherit = 'mautomate.flow.step'
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        steps = super().create(vals_list)
+        (steps | steps.parent_ids)._flow_check_running_timeouts()
+        return steps
+
     def write(self, vals):
         if not ROUTING_FIELDS & set(vals):
             return super().write(vals)
+        parents_before = self.parent_ids
         pending = (self | self.parent_ids)._flow_pending_steps()
         moved = (pending & self).filtered(lambda step: ('kind' in vals and step.kind != vals['kind'])
                                           or ('flow_id' in vals and step.flow_id.id != vals['flow_id']))
@@ -26,13 +33,31 @@ class MautomateFlowStep(models.Model):
         result = super().write(vals)
         pending.invalidate_recordset(['child_ids'])
         self._flow_check_outcomes_kept(before, {step: step._flow_covered_outcomes() for step in pending})
+        (self | parents_before | self.parent_ids).exists()._flow_check_running_timeouts()
         return result
 
     def unlink(self):
         pending = (self.parent_ids - self)._flow_pending_steps()
         self._flow_check_outcomes_kept({step: step._flow_covered_outcomes() for step in pending},
                                        {step: step._flow_covered_outcomes(step.child_ids - self) for step in pending})
+        for parent in (self.parent_ids - self).filtered(lambda step: step.flow_id.state == 'running'):
+            parent._flow_check_timeout_branch(parent.child_ids - self)
         return super().unlink()
+
+    def _flow_check_running_timeouts(self):
+        """ The waits for an event of running flows among these steps lead somewhere when the event does not come. """
+        for step in self.filtered(lambda step: step.flow_id.state == 'running'):
+            step._flow_check_timeout_branch()
+
+    def _flow_check_timeout_branch(self, children=None):
+        """ A wait for an event needs a next step on its timeout branch: without one, whoever the event never
+        comes for leaves the flow unnoticed. """
+        self.ensure_one()
+        if self.kind == 'wait' and 'timeout' not in self._flow_covered_outcomes(children):
+            raise ValidationError(self.env._(
+                "Step %(step)s of flow %(flow)s waits for an event: add a step on its \"timeout\" branch, for the "
+                "participants the event never comes for. To add a wait to a running flow, pause the flow first.",
+                step=self.name, flow=self.flow_id.name))
 
     def _flow_pending_steps(self):
         """ The steps of self where participants are scheduled or waiting. """

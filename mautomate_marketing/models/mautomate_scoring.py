@@ -1,10 +1,12 @@
 import logging
+import threading
 from collections import defaultdict
 from contextlib import contextmanager
 from datetime import timedelta
 
 from markupsafe import Markup
 from psycopg2 import OperationalError
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 
 from odoo import api, fields, models, modules
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
@@ -36,6 +38,35 @@ BATCH_SIZE = 5000
 RECOMPUTE_BATCH_SIZE = 25000
 # Times a refresh batch is taken again after a concurrent change, in one cron run.
 MAX_RETRIES = 5
+# The scoring crons take turns: one that finds the other running comes back this much later.
+TURN_RETRY_DELAY = timedelta(minutes=1)
+
+
+class _ExpectedRestart(logging.Filter):
+    """ Drops odoo.sql_db's error about a statement of this thread failing for a concurrent change: the batch
+    is taken again, an expected outcome; other threads and other errors still log. """
+
+    def __init__(self):
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record):
+        return record.thread != self.thread or not any(
+            isinstance(arg, PG_CONCURRENCY_EXCEPTIONS_TO_RETRY) for arg in (record.args or ()))
+
+
+@contextmanager
+def expected_restarts(active=True):
+    """ Within: a statement failing for a concurrent change logs no error (the caller restarts its batch). """
+    if not active:
+        yield
+        return
+    sql_logger, restart_filter = logging.getLogger('odoo.sql_db'), _ExpectedRestart()
+    sql_logger.addFilter(restart_filter)
+    try:
+        yield
+    finally:
+        sql_logger.removeFilter(restart_filter)
 # Events that never move a lifecycle stage by themselves: page views and CTA, form and pop-up impressions (a known contact's
 # first view makes it a subscriber at the nightly recompute) and stage changes.
 NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'cta_view', 'form_view', 'popup_view', 'stage_change'})
@@ -376,10 +407,18 @@ class MautomateScoring(models.AbstractModel):
         taken again. """
         if auto_commit is None:
             auto_commit = not modules.module.current_test
+        with self._cron_turn('mautomate_marketing.ir_cron_mautomate_score_refresh', auto_commit) as turn:
+            if turn:
+                self._refresh_queue(batch_size, max_batches, auto_commit)
+
+    @api.model
+    def _refresh_queue(self, batch_size, max_batches, auto_commit):
+        """ The refresh cron's batches, in its turn; a batch failing for a concurrent change is taken again. """
         done = retries = 0
         for _batch in range(max_batches):
             try:
-                rows = self._refresh_queue_batch(batch_size)
+                with expected_restarts(auto_commit and retries < MAX_RETRIES):
+                    rows = self._refresh_queue_batch(batch_size)
             except OperationalError as error:
                 # A contact, lead or event of the batch changed since its transaction began (a request that
                 # just committed): the batch is rolled back whole and taken again in a new transaction.
@@ -632,9 +671,35 @@ class MautomateScoring(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _cron_recompute(self):
-        """ Nightly, and woken by rule and settings changes: each batch is committed (outside tests). """
-        self._recompute_all(auto_commit=not modules.module.current_test)
+    def _cron_recompute(self, auto_commit=None):
+        """ Nightly, and woken by rule and settings changes: each batch is committed (unless not `auto_commit`; by
+        default outside tests). """
+        if auto_commit is None:
+            auto_commit = not modules.module.current_test
+        with self._cron_turn('mautomate_marketing.ir_cron_mautomate_score_recompute', auto_commit) as turn:
+            if turn:
+                self._recompute_all(auto_commit=auto_commit)
+
+    @contextmanager
+    def _cron_turn(self, cron_xmlid, auto_commit):
+        """ The scoring crons update the same contacts and leads: they take turns, with a lock of the database
+        session held across their committed batches. Yields whether this cron has its turn; if the other holds
+        it, this one comes back shortly (its trigger) rather than waiting or colliding. """
+        cr = self.env.cr
+        cr.execute("SELECT pg_try_advisory_lock(hashtext('mautomate_marketing.scoring_crons'))")
+        if not cr.fetchone()[0]:
+            self.env.ref(cron_xmlid).sudo()._trigger(fields.Datetime.now() + TURN_RETRY_DELAY)
+            yield False
+            return
+        try:
+            if auto_commit:
+                # The batches read what the other cron committed before it released its turn.
+                cr.commit()  # pylint: disable=invalid-commit
+            yield True
+        finally:
+            if cr.connection.info.transaction_status == TRANSACTION_STATUS_INERROR:
+                cr.rollback()
+            cr.execute("SELECT pg_advisory_unlock(hashtext('mautomate_marketing.scoring_crons'))")
 
     @api.model
     def _recompute_all(self, auto_commit=False, batch_size=RECOMPUTE_BATCH_SIZE):

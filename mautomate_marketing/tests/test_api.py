@@ -12,7 +12,7 @@ from odoo.tests import TransactionCase, tagged
 from odoo.tests.common import HOST
 from odoo.tools import SQL, config, safe_eval
 
-from .common import MautomateHttpCase
+from .common import MautomateHttpCase, leave_database_as_found
 
 API = '/mautomate/api/v1/events'
 
@@ -213,6 +213,7 @@ class TestEventApiConcurrency(TransactionCase):
         self.assertIsNone(self.registry.test_cr, "requests must get real cursors, not the test's")
         # The test runner holds the registry lock for the whole run: lift it, as HttpCase's test mode does.
         self.patch(Registry, '_lock', DummyRLock())
+        leave_database_as_found(self)
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             key = env['mautomate.api.key'].create({'name': 'Parallel webshop'})
@@ -265,9 +266,10 @@ class TestEventApiConcurrency(TransactionCase):
             env = api.Environment(cr, SUPERUSER_ID, {})
             rule = env['mautomate.score.rule'].create({'name': 'Ordered', 'rule_type': 'behaviour', 'event_type': 'custom',
                                                        'name_pattern': 'Order *', 'points': 10})
+            half_life = env['ir.config_parameter'].get_param('mautomate_marketing.score_half_life')
             env['ir.config_parameter'].set_param('mautomate_marketing.score_half_life', 0)
             rule_id = rule.id
-        self.addCleanup(self._delete_rule, rule_id)
+        self.addCleanup(self._delete_rule, rule_id, half_life)
         partner_version = self.row_version('res_partner', self.partner_id)
         self.post_in_parallel(trials=3)
         self.assertEqual(self.row_version('res_partner', self.partner_id), partner_version, "requests never write the contact")
@@ -277,11 +279,12 @@ class TestEventApiConcurrency(TransactionCase):
             self.assertEqual(env['mautomate.score.entry'].search_count([('partner_id', '=', self.partner_id)]), 36)
             self.assertEqual(env['res.partner'].browse(self.partner_id).mautomate_score, 360)
 
-    def _delete_rule(self, rule_id):
+    def _delete_rule(self, rule_id, half_life):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             env['mautomate.score.rule'].browse(rule_id).unlink()
-            env['ir.config_parameter'].set_param('mautomate_marketing.score_half_life', 30)
+            # The value found, or none as on a fresh database.
+            env['ir.config_parameter'].set_param('mautomate_marketing.score_half_life', half_life or False)
             cr.execute("""DELETE FROM mautomate_score_queue
                            WHERE partner_id = %(id)s OR event_id IN (SELECT id FROM mautomate_event WHERE partner_id = %(id)s)""",
                        {'id': self.partner_id})

@@ -8,12 +8,15 @@ from unittest.mock import patch
 import psycopg2
 import requests
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, fields
 from odoo.modules.registry import DummyRLock, Registry
 from odoo.service.model import retrying
 from odoo.tests import common, tagged
 from odoo.tests.common import HOST
 from odoo.tools import config
+
+from ..models.mautomate_scoring import MautomateScoring
+from .common import leave_database_as_found
 
 
 @tagged('post_install', '-at_install')
@@ -22,6 +25,10 @@ class TestConcurrentIdentity(common.TransactionCase):
     transaction, retried by Odoo's `retrying` as the HTTP layer does; they start at one instant. """
 
     CLIENTS = 4
+
+    def setUp(self):
+        super().setUp()
+        leave_database_as_found(self)
 
     def run_at_once(self, function):
         barrier = threading.Barrier(self.CLIENTS)
@@ -81,7 +88,9 @@ class TestConcurrentIdentity(common.TransactionCase):
 
     def delete_contacts(self, email):
         with self.registry.cursor() as cr:
-            cr.execute("DELETE FROM res_partner WHERE email_normalized = %s", [email])
+            # Through the ORM: their messages go with them.
+            api.Environment(cr, SUPERUSER_ID, {})['res.partner'].with_context(active_test=False).search(
+                [('email_normalized', '=', email)]).unlink()
 
     def test_double_submit_of_a_form_files_one_lead(self):
         """ A known contact sends the e-book form twice at once: one lead, which both submits update. Its answers are known
@@ -127,6 +136,7 @@ class TestDoubleSubmit(common.TransactionCase):
         self.assertIsNone(self.registry.test_cr, "requests must get real cursors, not the test's")
         # The test runner holds the registry lock while tests run; lift it as Odoo's HttpCase does.
         self.patch(Registry, '_lock', DummyRLock())
+        leave_database_as_found(self)
         self.emails = []
         self.forget_rate_counters()
         self.addCleanup(self.delete_committed_rows)
@@ -145,7 +155,7 @@ class TestDoubleSubmit(common.TransactionCase):
     def forget_rate_counters(self):
         """ Committed requests from this address count towards its per-minute limits: each test counts its own. """
         with self.registry.cursor() as cr:
-            cr.execute("DELETE FROM mautomate_rate_limit")
+            cr.execute("DELETE FROM mautomate_rate_limit WHERE ip IN ('127.0.0.1', '::1')")
 
     def test_double_click_on_the_lead_form(self):
         url = f'http://{HOST}:{config["http_port"]}/website/form/crm.lead'
@@ -176,16 +186,18 @@ class TestDoubleSubmit(common.TransactionCase):
         """ The form page is the browser's first: its two submits at once both create its website visitor. The
         second waits for the first and restarts, logging no error. """
         base = f'http://{HOST}:{config["http_port"]}'
+        slug = f'double-{uuid.uuid4().hex[:8]}'
         with self.registry.cursor() as cr:
-            form = api.Environment(cr, SUPERUSER_ID, {}).ref('mautomate_marketing.mautomate_form_demo_ebook')
-            self.addCleanup(self.set_min_fill_seconds, form.min_fill_seconds)
-            form.min_fill_seconds = 0
+            # A form of its own, without the robots' fill time: the demo e-book stays as it is.
+            form = api.Environment(cr, SUPERUSER_ID, {}).ref('mautomate_marketing.mautomate_form_demo_ebook').copy(
+                {'slug': slug, 'min_fill_seconds': 0, 'file': False})
+            self.addCleanup(self.delete_form, form.id)
         for _trial in range(3):
             email = f'dan.{uuid.uuid4().hex[:8]}@example.com'
             self.emails.append(email)
             browser = requests.Session()
             browser.headers['User-Agent'] = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36'
-            page = browser.get(f'{base}/mautomate/form/ebook', timeout=60).text
+            page = browser.get(f'{base}/mautomate/form/{slug}', timeout=60).text
             data = {name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ('mautomate_token', 'csrf_token')}
             data.update(email=email, name='Dan Double', company_name='Double AB', consent='1')
             barrier = threading.Barrier(2)
@@ -195,7 +207,7 @@ class TestDoubleSubmit(common.TransactionCase):
                 clone.headers.update(browser.headers)
                 clone.cookies.update(browser.cookies)
                 barrier.wait(timeout=30)
-                return clone.post(f'{base}/mautomate/form/ebook', data=data, timeout=60, allow_redirects=False)
+                return clone.post(f'{base}/mautomate/form/{slug}', data=data, timeout=60, allow_redirects=False)
 
             with self.assertNoLogs('odoo.sql_db', 'ERROR'), ThreadPoolExecutor(2) as pool:
                 responses = list(pool.map(submit, range(2)))
@@ -206,6 +218,110 @@ class TestDoubleSubmit(common.TransactionCase):
                 self.assertEqual(len(contact), 1)
                 self.assertEqual(len(env['crm.lead'].search([('partner_id', '=', contact.id)])), 1, "one lead, which both submits update")
 
-    def set_min_fill_seconds(self, seconds):
+    def delete_form(self, form_id):
         with self.registry.cursor() as cr:
-            api.Environment(cr, SUPERUSER_ID, {}).ref('mautomate_marketing.mautomate_form_demo_ebook').min_fill_seconds = seconds
+            api.Environment(cr, SUPERUSER_ID, {})['mautomate.form'].browse(form_id).unlink()
+
+
+@tagged('post_install', '-at_install')
+class TestScoringCronsTakeTurns(common.TransactionCase):
+    """ The cron refreshing the queued people and the one recomputing every score update the same contacts and
+    leads, each on a cron thread of its own with committed batches: they must take turns, and a batch taken
+    again after a request's change is no error. Only the test's contact and lead are refreshed. """
+
+    def setUp(self):
+        super().setUp()
+        self.patch(Registry, '_lock', DummyRLock())
+        leave_database_as_found(self)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cr.execute("SELECT COALESCE(max(id), 0) FROM ir_cron_trigger")
+            self.last_trigger = cr.fetchone()[0]
+            partner = env['res.partner'].create({'name': 'Tess Turns', 'email': f'tess.{uuid.uuid4().hex[:8]}@example.com'})
+            lead = env['crm.lead'].create({'name': 'Turns', 'partner_id': partner.id})
+            env['mautomate.score.entry'].create({'partner_id': partner.id, 'points': 10, 'date': fields.Datetime.now()})
+            env['mautomate.scoring']._enqueue_refresh([partner.id])
+            self.partner_id, self.lead_id = partner.id, lead.id
+        self.addCleanup(self.delete_committed_rows)
+
+    def delete_committed_rows(self):
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM mautomate_event WHERE partner_id = %s OR lead_id = %s", [self.partner_id, self.lead_id])
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env['crm.lead'].browse(self.lead_id).unlink()
+            env['res.partner'].browse(self.partner_id).unlink()
+
+    def run_refresh_held(self, meanwhile):
+        """ Run the refresh cron on a thread; when its batch has read the queue, run `meanwhile`, then let it go on.
+        Returns the errors that escaped the cron. """
+        refresh_people = MautomateScoring._refresh_people
+        inside, go_on, errors = threading.Event(), threading.Event(), []
+
+        def held(scoring, *args, **kwargs):
+            if threading.current_thread().name == 'refresh' and not inside.is_set():
+                inside.set()
+                go_on.wait(timeout=60)
+            return refresh_people(scoring, *args, **kwargs)
+
+        def refresh():
+            try:
+                with self.registry.cursor() as cr:
+                    api.Environment(cr, SUPERUSER_ID, {})['mautomate.scoring']._cron_refresh_queue(auto_commit=True)
+            except Exception as error:  # reported by the caller's assertion
+                errors.append(error)
+
+        with patch.object(MautomateScoring, '_refresh_people', held):
+            thread = threading.Thread(target=refresh, name='refresh')
+            thread.start()
+            try:
+                self.assertTrue(inside.wait(timeout=60))
+                meanwhile()
+            finally:
+                go_on.set()
+                thread.join(timeout=120)
+        return errors
+
+    def committed(self, query, params):
+        with self.registry.cursor() as cr:
+            cr.execute(query, params)
+            return cr.fetchall()
+
+    def test_recompute_waits_for_its_turn(self):
+        """ The recompute starts while the refresh runs: it leaves the refresh alone and comes back shortly. """
+        recompute_errors = []
+
+        def recompute():
+            try:
+                with self.registry.cursor() as cr:
+                    api.Environment(cr, SUPERUSER_ID, {})['mautomate.scoring']._cron_recompute()
+            except Exception as error:  # reported by the assertion below
+                recompute_errors.append(error)
+
+        def recompute_meanwhile():
+            thread = threading.Thread(target=recompute, name='recompute')
+            thread.start()
+            thread.join(timeout=120)
+
+        with self.assertNoLogs('odoo.sql_db', 'ERROR'):
+            errors = self.run_refresh_held(recompute_meanwhile)
+        self.assertFalse(errors + recompute_errors)
+        self.assertEqual(self.committed("SELECT mautomate_score FROM res_partner WHERE id = %s", [self.partner_id]), [(10,)])
+        self.assertEqual(self.committed("SELECT mautomate_score FROM crm_lead WHERE id = %s", [self.lead_id]), [(10,)])
+        self.assertFalse(self.committed("SELECT id FROM mautomate_score_queue WHERE partner_id = %s", [self.partner_id]))
+        comes_back = self.committed("""
+            SELECT t.call_at - (now() at time zone 'UTC') FROM ir_cron_trigger t JOIN ir_model_data d ON d.res_id = t.cron_id
+             WHERE d.module = 'mautomate_marketing' AND d.name = 'ir_cron_mautomate_score_recompute' AND t.id > %s
+        """, [self.last_trigger])
+        self.assertEqual(len(comes_back), 1, "the recompute is due again")
+        self.assertLess(comes_back[0][0].total_seconds(), 120)
+
+    def test_a_batch_taken_again_logs_no_error(self):
+        """ A request changes the contact after the refresh's batch began: the batch is taken again, which is expected,
+        not an error. """
+        def request_meanwhile():
+            self.committed("UPDATE res_partner SET mautomate_score = 5 WHERE id = %s RETURNING id", [self.partner_id])
+
+        with self.assertNoLogs('odoo.sql_db', 'ERROR'):
+            errors = self.run_refresh_held(request_meanwhile)
+        self.assertFalse(errors)
+        self.assertEqual(self.committed("SELECT mautomate_score FROM res_partner WHERE id = %s", [self.partner_id]), [(10,)])

@@ -10,6 +10,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tests import tagged
 
 from ..models.mautomate_flow_step import MautomateFlowStep
+from .common import leave_database_as_found
 from .test_flows import FlowCase, Killed
 
 
@@ -355,6 +356,7 @@ class CommittedCase(EngineCase):
     def setUp(self):
         super().setUp()
         self.patch(Registry, '_lock', DummyRLock())
+        leave_database_as_found(self)
 
     @contextmanager
     def committed(self):
@@ -388,16 +390,14 @@ class CommittedCase(EngineCase):
             cr.execute("DELETE FROM mailing_trace WHERE mass_mailing_id = %s", [mailing_id])
             cr.execute("DELETE FROM mail_mail WHERE mailing_id = %s RETURNING mail_message_id", [mailing_id])
             message_ids = [row[0] for row in cr.fetchall()]
-            cr.execute("DELETE FROM mail_message WHERE id = ANY(%s) OR (model = 'res.partner' AND res_id = ANY(%s))",
-                       [message_ids, ids['partners']])
+            cr.execute("DELETE FROM mail_message WHERE id = ANY(%s) OR (model = 'res.partner' AND res_id = ANY(%s)) "
+                       "OR (model = 'mailing.mailing' AND res_id = %s)", [message_ids, ids['partners'], mailing_id])
             cr.execute("DELETE FROM mautomate_flow WHERE id = %s", [ids['flow']])
             cr.execute("DELETE FROM mailing_mailing WHERE id = %s", [mailing_id])
             cr.execute("DELETE FROM utm_source WHERE id = %s", [source_id])
             cr.execute("DELETE FROM res_partner WHERE id = ANY(%s)", [ids['partners']])
             cr.execute("DELETE FROM res_partner_category WHERE id = %s", [ids['tag']])
             cr.execute("DELETE FROM mail_template WHERE id = %s", [ids['template']])
-            cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = (SELECT res_id FROM ir_model_data WHERE module = "
-                       "'mautomate_marketing' AND name = 'ir_cron_mautomate_flow_engine')")
         self.registry.clear_cache()
 
     def sent(self, ids):

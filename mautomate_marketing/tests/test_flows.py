@@ -15,7 +15,7 @@ from odoo.tests import common, tagged, users
 from odoo.tools import mute_logger
 
 from ..models.mautomate_flow_step import MautomateFlowStep
-from .common import MautomateCase
+from .common import MautomateCase, leave_database_as_found
 
 
 class Killed(BaseException):
@@ -411,6 +411,7 @@ class TestFlowEngineConcurrency(FlowCase):
 
     def test_two_engines_never_run_a_trace_twice(self):
         self.patch(Registry, '_lock', DummyRLock())
+        leave_database_as_found(self)
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             tag = env['res.partner.category'].create({'name': 'Flow concurrency'})
@@ -459,10 +460,9 @@ class TestFlowEngineConcurrency(FlowCase):
     def delete_committed(self, ids):
         with self.registry.cursor() as cr:
             cr.execute("DELETE FROM mautomate_flow WHERE id = %s", [ids['flow']])
+            cr.execute("DELETE FROM mail_message WHERE model = 'res.partner' AND res_id = ANY(%s)", [ids['partners']])
             cr.execute("DELETE FROM res_partner WHERE id = ANY(%s)", [ids['partners']])
             cr.execute("DELETE FROM res_partner_category WHERE id = %s", [ids['tag']])
-            cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = (SELECT res_id FROM ir_model_data WHERE module = "
-                       "'mautomate_marketing' AND name = 'ir_cron_mautomate_flow_engine')")
         self.registry.clear_cache()
 
 
