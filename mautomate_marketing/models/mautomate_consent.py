@@ -1,7 +1,9 @@
 from datetime import timedelta
 
-from odoo import api, fields, models, modules, tools
+from odoo import api, fields, models, tools
 from odoo.tools import SQL
+
+from ..tools.batches import execute_in_batches
 
 # A double opt-in confirmation link works this long; mail held for an address unconfirmed by then is dropped.
 CONFIRM_MAX_AGE = timedelta(days=7)
@@ -139,27 +141,17 @@ class MautomateConsent(models.Model):
         addresses, a committed batch at a time (outside tests). Returns how many. """
         cutoff = fields.Datetime.now() - timedelta(days=self._get_proof_days())
         self.flush_model()
-        auto_commit = not modules.module.current_test
-        anonymised = 0
-        for _batch in range(max_batches):
-            self.env.cr.execute(SQL("""
-                -- the batch taken once (a subquery in the WHERE may be run again, and take more)
-                WITH batch AS MATERIALIZED (
-                    SELECT id FROM mautomate_consent
-                     WHERE erased_on <= %s
-                       AND (email IS NOT NULL OR ip_address IS NOT NULL OR confirm_ip_address IS NOT NULL)
-                     LIMIT %s FOR UPDATE SKIP LOCKED)
-                UPDATE mautomate_consent c SET email = NULL, ip_address = NULL, confirm_ip_address = NULL,
-                       write_date = now() at time zone 'UTC'
-                  FROM batch WHERE c.id = batch.id
-            """, cutoff, batch_size))
-            anonymised += self.env.cr.rowcount
-            last = self.env.cr.rowcount < batch_size
-            if auto_commit:
-                # Each batch is kept even if a later one fails or the worker is killed.
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            if last:
-                break
+        anonymised = execute_in_batches(self.env.cr, SQL("""
+            -- the batch taken once (a subquery in the WHERE may be run again, and take more)
+            WITH batch AS MATERIALIZED (
+                SELECT id FROM mautomate_consent
+                 WHERE erased_on <= %s
+                   AND (email IS NOT NULL OR ip_address IS NOT NULL OR confirm_ip_address IS NOT NULL)
+                 LIMIT %s FOR UPDATE SKIP LOCKED)
+            UPDATE mautomate_consent c SET email = NULL, ip_address = NULL, confirm_ip_address = NULL,
+                   write_date = now() at time zone 'UTC'
+              FROM batch WHERE c.id = batch.id
+        """, cutoff, batch_size), batch_size, max_batches)
         self.invalidate_model(['email', 'ip_address', 'confirm_ip_address'])
         self.env.cr.execute(SQL("""
             SELECT count(*) FROM mautomate_consent

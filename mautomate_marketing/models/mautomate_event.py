@@ -9,12 +9,13 @@ import psycopg2
 import pytz
 from dateutil.relativedelta import relativedelta
 
-from odoo import api, fields, models, modules, tools
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.http import request
 from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
+from ..tools.batches import execute_in_batches
 from .event_validation import MAX_NAME_LENGTH, MAX_URL_LENGTH, EventValidationError
 from .mautomate_erased_browser import BROWSER_HASH_SQL
 
@@ -494,21 +495,11 @@ class MautomateEvent(models.Model):
             self.env['ir.cron']._notify_progress(done=0, remaining=0)
             return 0
         cutoff = fields.Datetime.now() - timedelta(days=retention_days)
-        auto_commit = not modules.module.current_test
-        deleted = 0
-        for _batch in range(max_batches):
-            self.env.cr.execute(SQL("""
-                DELETE FROM mautomate_event WHERE id IN (
-                    SELECT id FROM mautomate_event WHERE occurred_at < %s
-                     LIMIT %s FOR UPDATE SKIP LOCKED)
-            """, cutoff, batch_size))
-            deleted += self.env.cr.rowcount
-            done_batch = self.env.cr.rowcount < batch_size
-            if auto_commit:
-                # Each batch is kept even if a later one fails or the worker is killed.
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            if done_batch:
-                break
+        deleted = execute_in_batches(self.env.cr, SQL("""
+            DELETE FROM mautomate_event WHERE id IN (
+                SELECT id FROM mautomate_event WHERE occurred_at < %s
+                 LIMIT %s FOR UPDATE SKIP LOCKED)
+        """, cutoff, batch_size), batch_size, max_batches)
         self.invalidate_model()
         remaining = self.search_count([('occurred_at', '<', cutoff)])
         self.env['ir.cron']._notify_progress(done=deleted, remaining=remaining)
