@@ -10,8 +10,9 @@ from .tracking import error_response, read_body, too_many_requests
 
 class MautomatePopups(http.Controller):
 
+    # Only reads (the views are logged by /mautomate/popup/shown): a database replica can answer it.
     @http.route('/mautomate/popup', type='http', auth='public', website=True, methods=['GET'], sitemap=False,
-                save_session=False)
+                save_session=False, readonly=True)
     def popups(self, path='/'):
         """ The pop-ups a page of this browser may show (the page's script asks after it has loaded). The browser
         keeps when it showed each one; this leaves out the forms this browser or its proven contact already sent. """

@@ -82,10 +82,12 @@ class CrmLead(models.Model):
             people[lead] = (sorted(partner_ids), others)
         return people
 
+    @api.readonly
     def action_mautomate_timeline(self):
         self.ensure_one()
         return self.env['mautomate.event']._action_timeline(self.display_name, self._mautomate_timeline_domain())
 
+    @api.readonly
     def mautomate_get_timeline_data(self, event_types=None, limit=None):
         """ The Timeline tab: chart, type counts and the latest events by day and visit. """
         self.ensure_one()
@@ -129,6 +131,7 @@ class CrmLead(models.Model):
         for lead in self:
             lead.mautomate_score_why = Scoring._render_why(lead, people[lead][0], lead._origin.ids)
 
+    @api.readonly
     def action_mautomate_score_entries(self):
         self.ensure_one()
         partner_ids = self._mautomate_timeline_people()[self][0]

@@ -107,6 +107,7 @@ class MautomateAbMixin(models.AbstractModel):
         test.action_add_variant()
         return test._get_records_action()
 
+    @api.readonly
     def action_open_ab_tests(self):
         self.ensure_one()
         action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_ab_test_action')

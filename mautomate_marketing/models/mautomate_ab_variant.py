@@ -68,6 +68,7 @@ class MautomateAbVariant(models.Model):
             variant.is_control = variant._origin == variant.test_id.variant_ids.sorted(lambda other: (other.sequence, other.id))[:1]
             variant.is_winner = variant.test_id.winner_id == variant
 
+    @api.readonly
     def action_open_element(self):
         self.ensure_one()
         return self.env[self.res_model].browse(self.res_id)._get_records_action()

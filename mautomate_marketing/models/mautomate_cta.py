@@ -37,11 +37,13 @@ class MautomateCta(models.Model):
         # An impression is a view, a conversion a click.
         return 'cta_view', 'cta_click'
 
+    @api.readonly
     def action_open_events(self):
         self.ensure_one()
         return self.env['mautomate.event']._action_timeline(
             self.name, [('res_model', '=', self._name), ('res_id', '=', self.id)])
 
+    @api.readonly
     def mautomate_snippet_fallback(self):
         """ The fallback line's text, link and style: what the website block shows without JavaScript. """
         self.ensure_one()

@@ -273,17 +273,20 @@ class MautomateFlow(models.Model):
             count += len(self._enroll_targets(ids))
             last_id = ids[-1]
 
+    @api.readonly
     def action_open_participants(self):
         self.ensure_one()
         action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_flow_participant_action')
         action.update({'domain': [('flow_id', '=', self.id)], 'context': {'default_flow_id': self.id}})
         return action
 
+    @api.readonly
     def action_open_converted(self):
         action = self.action_open_participants()
         action['context'] = {**action['context'], 'search_default_converted': 1}
         return action
 
+    @api.readonly
     def action_open_traces(self):
         self.ensure_one()
         action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_flow_trace_action')

@@ -206,6 +206,7 @@ class MautomateForm(models.Model):
             'payload': {'form': self.slug, **payload},
         }
 
+    @api.readonly
     def action_view_submits(self):
         self.ensure_one()
         return self.env['mautomate.event']._action_timeline(self.name, [

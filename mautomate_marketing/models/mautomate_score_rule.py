@@ -173,6 +173,7 @@ class MautomateScoreRule(models.Model):
         return {'type': 'ir.actions.client', 'tag': 'display_notification', 'params': {
             'type': 'info', 'message': self.env._("Scores are being recomputed; they are up to date in a few moments.")}}
 
+    @api.readonly
     def action_open_entries(self):
         self.ensure_one()
         action = self.env['ir.actions.act_window']._for_xml_id('mautomate_marketing.mautomate_score_entry_action')

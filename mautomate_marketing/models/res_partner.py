@@ -41,6 +41,7 @@ class ResPartner(models.Model):
         for partner in self:
             partner.mautomate_event_count = counts.get(partner._origin, 0)
 
+    @api.readonly
     def action_mautomate_timeline(self):
         self.ensure_one()
         return self.env['mautomate.event']._action_timeline(self.display_name, [('partner_id', '=', self.id)])
@@ -55,6 +56,7 @@ class ResPartner(models.Model):
         for partner in self:
             partner.mautomate_score_why = Scoring._render_why(partner, partner._origin.ids, [])
 
+    @api.readonly
     def action_mautomate_score_entries(self):
         self.ensure_one()
         return self.env['mautomate.scoring']._action_ledger(self.display_name, [('partner_id', '=', self.id)])
@@ -95,6 +97,7 @@ class ResPartner(models.Model):
             leads |= Lead.create(new_vals)
         return leads.filtered(lambda lead: not lead.mautomate_handoff_date)
 
+    @api.readonly
     def mautomate_get_timeline_data(self, event_types=None, limit=None):
         """ The Timeline tab: chart, type counts and the latest events by day and visit. """
         self.ensure_one()

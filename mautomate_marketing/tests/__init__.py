@@ -39,3 +39,4 @@ from . import test_handoff
 from . import test_audit
 from . import test_companies
 from . import test_flow_authoring
+from . import test_replica
