@@ -73,6 +73,7 @@ class TestReplica(MautomateHttpCase):
         """ A cursor as the replica gives: whatever this test wrote is flushed first, so that the replica has it. """
         self.env.flush_all()
         cursor = self.registry.cursor(readonly=True)
+        self.addCleanup(cursor.close)
         # A write in what the test calls on it fails the test, as it would fail on a replica.
         cursor.execute("SHOW transaction_read_only")
         self.assertEqual(cursor.fetchone()[0], 'on')
