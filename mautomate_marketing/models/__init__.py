@@ -20,8 +20,6 @@ from . import res_config_settings
 from . import res_partner
 from . import res_users
 from . import website_visitor
-from . import mautomate_flow_step_guard
-from . import mautomate_flow_step_actions
 from . import mautomate_flow_trigger_fire
 from . import mautomate_flow_trigger_scan
 from . import mautomate_consent
