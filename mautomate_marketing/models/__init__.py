@@ -33,7 +33,7 @@ from . import mautomate_rate_limit
 from . import mautomate_lock
 from . import mautomate_cta
 from . import mautomate_cta_line
-from . import mautomate_consent_hold
+from . import mailing_mailing
 from . import mautomate_popup
 from . import mail_activity
 from . import mautomate_webhook_delivery
