@@ -5,7 +5,7 @@ from werkzeug.exceptions import abort
 from odoo import models
 from odoo.http import request
 
-from .event_validation import BODY_TOO_LARGE, MAX_BODY_BYTES
+from ..tools.event_validation import BODY_TOO_LARGE, MAX_BODY_BYTES
 
 _logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from psycopg2.errors import SerializationFailure
 from odoo import api, fields, models, modules, tools
 from odoo.tools import SQL
 
-from .mautomate_flow import parse_domain
+from ..tools.domains import parse_domain
 
 _logger = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
 from ..tools import outgoing
+from ..tools.domains import parse_domain
+from ..tools.url_patterns import PATH_QUERY, glob_to_like
 from .mautomate_event import EVENT_TYPES
-from .mautomate_flow import parse_domain
 from .mautomate_flow_engine import BRANCHING_KINDS
-from .mautomate_scoring import _PATH_QUERY
 
 # The branches of a random split, one per variant.
 SPLIT_VARIANTS = [('variant_a', 'Variant A'), ('variant_b', 'Variant B'), ('variant_c', 'Variant C'),
@@ -601,9 +601,9 @@ class MautomateFlowStep(models.Model):
         mailing = (since_step.mailing_id.id or -1) if since_step.kind == 'email' and event_type.startswith('email_') else None
         url_like, url_full = None, False
         if url_pattern:
-            url_like = self.env['mautomate.score.rule']._glob_to_like(url_pattern.strip())
+            url_like = glob_to_like(url_pattern.strip())
             url_full = '://' in url_pattern
-        path = SQL(_PATH_QUERY)
+        path = SQL(PATH_QUERY)
         self.env.cr.execute(SQL("""
             SELECT t.id FROM mautomate_flow_trace t
               JOIN mautomate_flow_participant p ON p.id = t.participant_id

@@ -12,6 +12,7 @@ from odoo import api, fields, models, modules
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
+from ..tools.url_patterns import PATH_QUERY, glob_to_like
 from .mautomate_event import EVENT_TYPES
 
 _logger = logging.getLogger(__name__)
@@ -71,8 +72,6 @@ def expected_restarts(active=True):
 # first view makes it a subscriber at the nightly recompute) and stage changes.
 NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'cta_view', 'form_view', 'popup_view', 'stage_change'})
 
-# Path (and query) of an event's URL, lower-cased, without scheme, host and fragment: what '/pricing*' patterns match.
-_PATH_QUERY = "lower(split_part(COALESCE(NULLIF(regexp_replace(e.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), ''), '/'), '#', 1))"
 # Events of `events` matching active behaviour rules `rules`. An event's path is computed once, in the subquery
 # (OFFSET 0 keeps it apart from the join, which would compute it once per rule), and only for the event types
 # `path_types` that a path pattern reads; ILIKE is LIKE on lower-cased text, so the path is lower-cased once too.
@@ -85,7 +84,7 @@ _MATCHES = f"""
     SELECT r.id AS rule_id, e.id AS event_id, e.partner_id, e.lead_id, e.occurred_at, r.points, r.max_total,
            r.max_period, r.period_days
       FROM (SELECT e.id, e.partner_id, e.lead_id, e.occurred_at, e.event_type, e.url, e.name, e.campaign_id, e.value, e.company_id,
-                   CASE WHEN e.event_type = ANY(%(path_types)s) THEN {_PATH_QUERY} END AS path
+                   CASE WHEN e.event_type = ANY(%(path_types)s) THEN {PATH_QUERY} END AS path
               FROM mautomate_event e
              WHERE %(events)s AND (e.partner_id IS NOT NULL OR e.lead_id IS NOT NULL) OFFSET 0) e
       JOIN rule r ON r.event_type = e.event_type
@@ -210,7 +209,7 @@ class MautomateScoring(models.AbstractModel):
         path_types = set()
         for rule in rules:
             url_like, url_full = rule._url_like()
-            name_like = rule.name_pattern and self.env['mautomate.score.rule']._glob_to_like(rule.name_pattern.strip())
+            name_like = rule.name_pattern and glob_to_like(rule.name_pattern.strip())
             # A rule of any event type is a row per type: rules then join events on an equality (a hash join),
             # instead of every rule being tested against every event.
             event_types = [rule.event_type] if rule.event_type else [key for key, _label in EVENT_TYPES]

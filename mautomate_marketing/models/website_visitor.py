@@ -7,7 +7,7 @@ from odoo import models, tools
 from odoo.http import request
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
-from .event_validation import BROWSER_ID_PATTERN
+from ..tools.event_validation import BROWSER_ID_PATTERN
 
 _logger = logging.getLogger(__name__)
 
