@@ -370,23 +370,20 @@ class MautomateScoring(models.AbstractModel):
         # Its id from the cached xmlid: env.ref() would check that the cron exists with a query of its own.
         cron_id = self.env['ir.model.data']._xmlid_to_res_id(
             'mautomate_marketing.ir_cron_mautomate_score_refresh', raise_if_not_found=True)
-        # One round trip: queue, and when a trigger already waits add one without waking the cron workers
-        # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
-        # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
-        # cron runs again for these rows. When none waits, Odoo's _trigger() adds one and wakes them. The trigger names
-        # no user: no foreign-key check locks the user's row (the public user's, shared by every visitor).
+        # One round trip: queue, and see whether a trigger of the cron already waits. When one waits, nothing more:
+        # its creator has woken the cron workers, and the run it starts takes every queued row (a run that began
+        # before these rows commit triggers itself again when it finds rows left, see _refresh_queue). When none
+        # waits, _enqueued() calls Odoo's _trigger(), whose NOTIFY (a transaction of its own after the commit, about
+        # 10 ms) a page view thus pays only when the cron sleeps. Due by this statement: _trigger() dates its
+        # triggers with the clock, not with the start of a transaction.
         return SQL("""
             WITH queued AS (
                 INSERT INTO mautomate_score_queue (partner_id, lead_id, event_id, fit)
                 SELECT queue.*, %(fit)s FROM (%(rows)s) AS queue(partner_id, lead_id, event_id)
                 RETURNING event_id
             ), waiting AS (
-                SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s AND call_at <= now() at time zone 'UTC') AS found
-            ), added AS (
-                INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date)
-                SELECT %(cron)s, now() at time zone 'UTC', now() at time zone 'UTC', now() at time zone 'UTC'
-                  FROM waiting WHERE found AND EXISTS(SELECT 1 FROM queued)
-                RETURNING 1
+                SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s
+                                         AND call_at <= statement_timestamp() at time zone 'UTC') AS found
             )
             SELECT found OR NOT EXISTS(SELECT 1 FROM queued),
                    ARRAY(SELECT event_id FROM queued WHERE event_id IS NOT NULL ORDER BY event_id)
@@ -433,6 +430,11 @@ class MautomateScoring(models.AbstractModel):
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         self.env.cr.execute("SELECT count(*) FROM mautomate_score_queue")
         remaining = self.env.cr.fetchone()[0]
+        if remaining and not done:
+            # Rows committed after this run's last batch, by requests that saw its trigger waiting: Odoo ends a run
+            # that did nothing and drops the triggers it consumed, so a trigger made now (after the run began, it
+            # outlives it) runs the cron again for them. With work done, Odoo runs it again itself.
+            self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()._trigger()
         self.env['ir.cron']._notify_progress(done=done, remaining=remaining)
 
     @api.model
