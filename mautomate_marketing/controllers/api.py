@@ -4,7 +4,7 @@ from odoo import fields, http
 from odoo.http import request
 from odoo.tools import file_open
 
-from ..models.event_validation import HARD_BODY_LIMIT, EventValidationError, parse_json_body, validate_api_events
+from ..tools.event_validation import HARD_BODY_LIMIT, EventValidationError, parse_json_body, validate_api_events
 from .tracking import error_response, read_body
 
 OPENAPI_PATH = 'mautomate_marketing/controllers/openapi.json'

@@ -3,7 +3,7 @@ import re
 from odoo import http
 from odoo.http import request
 
-from ..models.event_validation import EventValidationError, parse_json_body
+from ..tools.event_validation import EventValidationError, parse_json_body
 from .tracking import error_response, read_body, too_many_requests
 
 WEB_URL = re.compile(r'^https?://[^\s/]+', re.IGNORECASE)

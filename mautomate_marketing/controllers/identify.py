@@ -6,7 +6,7 @@ import time
 from odoo import http, tools
 from odoo.http import request
 
-from ..models.event_validation import BROWSER_ID_PATTERN, HARD_BODY_LIMIT, EventValidationError, parse_json_body
+from ..tools.event_validation import BROWSER_ID_PATTERN, HARD_BODY_LIMIT, EventValidationError, parse_json_body
 from .tracking import error_response, read_body, too_many_requests
 
 MAX_EMAIL_LENGTH = 254

@@ -17,7 +17,7 @@ class MautomateMassMailController(MassMailController):
         browser_id = request.env['website.visitor']._mautomate_ensure_browser_id()
         request.update_context(mautomate_browser_id=browser_id)
         response = super().full_url_redirect(code, mailing_trace_id, **post)
-        partner = trace._get_mautomate_partner()
+        partner = trace._mautomate_partner()
         request.env['website.visitor']._mautomate_prove_browser(partner, 'mail', browser_id)
         return response
 
@@ -38,5 +38,5 @@ class MautomateMassMailController(MassMailController):
             partner = Visitor._mautomate_form_partner('mailing.contact', identity)
             contact = request.env['mailing.contact'].sudo().search(
                 [('email_normalized', '=', tools.email_normalize(value))], limit=1)
-            Visitor._track_form_submit('mailing.contact', contact.id, partner, named=True)
+            Visitor._mautomate_track_form_submit('mailing.contact', contact.id, partner, named=True)
         return result

@@ -3,7 +3,7 @@ import json
 from odoo import http
 from odoo.http import request
 
-from ..models.event_validation import EventValidationError, parse_json_body
+from ..tools.event_validation import EventValidationError, parse_json_body
 from .cta import MautomateCta
 from .tracking import error_response, read_body, too_many_requests
 

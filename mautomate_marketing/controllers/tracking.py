@@ -3,7 +3,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from odoo import fields, http
 from odoo.http import request
 
-from ..models.event_validation import BODY_TOO_LARGE, HARD_BODY_LIMIT, EventValidationError, parse_json_body, validate_beacon
+from ..tools.event_validation import BODY_TOO_LARGE, HARD_BODY_LIMIT, EventValidationError, parse_json_body, validate_beacon
 
 
 def read_body():

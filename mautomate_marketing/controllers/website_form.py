@@ -24,5 +24,5 @@ class MautomateWebsiteForm(WebsiteForm):
                 request.update_context(mautomate_keep_partner_fields=False)
         if partner is None:
             partner = visitor._mautomate_form_partner(model_name, identity)
-        visitor._track_form_submit(model_name, record_id, partner, named=bool(identity[0]))
+        visitor._mautomate_track_form_submit(model_name, record_id, partner, named=bool(identity[0]))
         return record_id

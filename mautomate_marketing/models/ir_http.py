@@ -5,7 +5,7 @@ from werkzeug.exceptions import abort
 from odoo import models
 from odoo.http import request
 
-from .event_validation import BODY_TOO_LARGE, MAX_BODY_BYTES
+from ..tools.event_validation import BODY_TOO_LARGE, MAX_BODY_BYTES
 
 _logger = logging.getLogger(__name__)
 
@@ -30,11 +30,11 @@ class IrHttp(models.AbstractModel):
         """ Log every website page a person opens, not only views flagged `track`. """
         result = super()._register_website_track(response)
         # Like website's own tracking, nothing is written when a read replica serves the request.
-        if request.env.cr.readonly or not request.env['website.visitor']._is_trackable_page_response(response):
+        if request.env.cr.readonly or not request.env['website.visitor']._mautomate_is_trackable_page_response(response):
             return result
         try:
             # Its INSERT runs in a savepoint of its own (see _ingest): a failure leaves the page's transaction intact.
-            request.env['website.visitor']._track_page_view(response)
+            request.env['website.visitor']._mautomate_track_page_view(response)
         except Exception:
             # Tracking never costs the visitor the page they asked for.
             _logger.exception("Could not log the page view of %s", request.httprequest.path)

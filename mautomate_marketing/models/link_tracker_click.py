@@ -14,7 +14,7 @@ class LinkTrackerClick(models.Model):
             browser_id = self.env['website.visitor']._mautomate_browser_id()
         for click in clicks:
             if click.mailing_trace_id:
-                click.mailing_trace_id._log_mautomate_events('email_click', url=click.link_id.url, anonymous_id=browser_id)
+                click.mailing_trace_id._mautomate_log_events('email_click', url=click.link_id.url, anonymous_id=browser_id)
         other_clicks = clicks.filtered(lambda click: not click.mailing_trace_id)
         self.env['mautomate.event'].sudo()._ingest([{
             'event_type': 'link_click',

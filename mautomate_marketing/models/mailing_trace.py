@@ -16,22 +16,22 @@ class MailingTrace(models.Model):
     def create(self, vals_list):
         traces = super().create(vals_list)
         for status, event_type in STATUS_EVENT_TYPES.items():
-            traces.filtered_domain([('trace_status', '=', status)])._log_mautomate_events(event_type)
+            traces.filtered_domain([('trace_status', '=', status)])._mautomate_log_events(event_type)
         return traces
 
     def write(self, vals):
         event_type = STATUS_EVENT_TYPES.get(vals.get('trace_status'))
         changed = self.filtered(lambda trace: trace.trace_status != vals['trace_status']) if event_type else self.browse()
         result = super().write(vals)
-        changed._log_mautomate_events(event_type)
+        changed._mautomate_log_events(event_type)
         return result
 
-    def _log_mautomate_events(self, event_type, url=None, anonymous_id=None):
+    def _mautomate_log_events(self, event_type, url=None, anonymous_id=None):
         """ Log one e-mail event per trace, on the recipient's contact and lead. """
         traces = self.filtered(lambda trace: trace.trace_type == 'mail')
         if not traces:
             return self.env['mautomate.event']
-        recipients = traces._get_mautomate_recipients()
+        recipients = traces._mautomate_recipients()
         return self.env['mautomate.event'].sudo()._ingest([{
             'event_type': event_type,
             'source': 'email',
@@ -48,7 +48,7 @@ class MailingTrace(models.Model):
             'payload': {'email': trace.email} if trace.email else None,
         } for trace in traces])
 
-    def _get_mautomate_recipients(self):
+    def _mautomate_recipients(self):
         """ {trace id: (partner id, lead id)}: the mailed document's contact, else the contact with that e-mail. """
         lead_ids = [trace.res_id for trace in self if trace.model == 'crm.lead']
         lead_partners = {lead.id: lead.partner_id.id for lead in self.env['crm.lead'].sudo().browse(lead_ids).exists()}
@@ -69,9 +69,9 @@ class MailingTrace(models.Model):
             )
         return recipients
 
-    def _get_mautomate_partner(self):
+    def _mautomate_partner(self):
         self.ensure_one()
-        return self.env['res.partner'].browse(self._get_mautomate_recipients()[self.id][0])
+        return self.env['res.partner'].browse(self._mautomate_recipients()[self.id][0])
 
     def _mautomate_link_signature(self):
         """ The signature a mail's tracked links carry: a click binds its browser only with it. """

@@ -1,7 +1,7 @@
 from odoo import api, fields, models, tools
 from odoo.tools import SQL
 
-from .event_validation import MAX_URL_LENGTH
+from ..tools.event_validation import MAX_URL_LENGTH
 
 
 class MautomateCta(models.Model):

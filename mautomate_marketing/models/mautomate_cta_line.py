@@ -4,8 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from ..tools.url_patterns import PATH_QUERY, glob_to_like
 from .mautomate_event import EVENT_TYPES
-from .mautomate_scoring import _PATH_QUERY
 
 SAFE_URL = re.compile(r'^(/|#|https?://|mailto:|tel:)', re.IGNORECASE)
 
@@ -57,10 +57,9 @@ class MautomateCtaLine(models.Model):
     def _mautomate_condition_sql(self, browser_id):
         """ Whether the visitor (`browser_id`, and the contact of the CTE `who`) has a matching event. """
         self.ensure_one()
-        Rule = self.env['mautomate.score.rule']
-        name_like = Rule._glob_to_like(self.name_pattern.strip()) if (self.name_pattern or '').strip() else None
+        name_like = glob_to_like(self.name_pattern.strip()) if (self.name_pattern or '').strip() else None
         url_pattern = (self.url_pattern or '').strip()
-        url_like = Rule._glob_to_like(url_pattern) if url_pattern else None
+        url_like = glob_to_like(url_pattern) if url_pattern else None
         return SQL(
             """
             EXISTS(SELECT 1 FROM mautomate_event e
@@ -71,4 +70,4 @@ class MautomateCtaLine(models.Model):
                            OR (NOT %(url_full)s AND split_part(%(path)s, '?', 1) ILIKE %(url_like)s)))
             """,
             browser=browser_id, type=self.event_type, name_like=name_like, url_like=url_like, url_full='://' in url_pattern,
-            path=SQL(_PATH_QUERY))
+            path=SQL(PATH_QUERY))

@@ -16,7 +16,7 @@ from odoo.osv import expression
 from odoo.tools import SQL, get_lang
 
 from ..tools.batches import execute_in_batches
-from .event_validation import MAX_NAME_LENGTH, MAX_URL_LENGTH, EventValidationError
+from ..tools.event_validation import MAX_NAME_LENGTH, MAX_URL_LENGTH, EventValidationError
 from .mautomate_erased_browser import BROWSER_HASH_SQL
 
 _logger = logging.getLogger(__name__)

@@ -1,25 +1,17 @@
 import logging
-from ast import literal_eval
 
 from psycopg2 import OperationalError
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.osv import expression
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
+from ..tools.domains import parse_domain
+from ..tools.url_patterns import glob_to_like
 from .mautomate_scoring import STAGE_RANK
 
 _logger = logging.getLogger(__name__)
-
-
-def parse_domain(text):
-    """ A domain stored as text: a list of conditions, normalised; raises ValueError or SyntaxError. """
-    domain = literal_eval(text or '[]')
-    if not isinstance(domain, (list, tuple)):
-        raise ValueError("a domain is a list of conditions")
-    return expression.normalize_domain(list(domain))
 
 
 class MautomateFlow(models.Model):
@@ -466,7 +458,7 @@ class MautomateFlow(models.Model):
         values = SQL(', ').join(
             SQL("(%s::int4, %s::varchar, %s::varchar, %s::varchar, %s::int4, %s::bool, %s::int4)", trigger.flow_id.id,
                 'stage_change' if trigger.trigger_type == 'stage' else trigger.event_type,
-                (trigger.name_pattern and self.env['mautomate.score.rule']._glob_to_like(trigger.name_pattern.strip())) or None,
+                (trigger.name_pattern and glob_to_like(trigger.name_pattern.strip())) or None,
                 trigger.target_model if trigger.trigger_type == 'stage' else None, STAGE_RANK.get(trigger.stage),
                 trigger.flow_id.target == 'lead', trigger.flow_id.company_id.id or None)
             for trigger in triggers)

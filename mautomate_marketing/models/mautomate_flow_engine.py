@@ -8,7 +8,7 @@ from psycopg2.errors import SerializationFailure
 from odoo import api, fields, models, modules, tools
 from odoo.tools import SQL
 
-from .mautomate_flow import parse_domain
+from ..tools.domains import parse_domain
 
 _logger = logging.getLogger(__name__)
 
@@ -227,6 +227,45 @@ class MautomateFlowEngine(models.AbstractModel):
 
     @api.model
     def _defer_mails(self, traces, now):
+        """ Double opt-in: a flow's e-mail to an address waiting for its confirmation is held (deferred to the end of
+        the confirmation period, released at once by the confirmation); unconfirmed by then, the step is skipped
+        (reason "unconfirmed") and the flow goes on. The others wait for the sending policy. Returns the traces held
+        or deferred. """
+        mails = traces.filtered(lambda trace: trace.step_id.kind in MAIL_KINDS)
+        emails = {trace.id: trace._mautomate_email() for trace in mails}
+        waiting = self.env['mautomate.consent']._unconfirmed_emails({email for email in emails.values() if email})
+        deferrals = {trace_id: (waiting[email], 'unconfirmed') for trace_id, email in emails.items()
+                     if email in waiting and waiting[email] > now}
+        self._save_deferrals(deferrals)
+        # Held past the confirmation period: the address was never confirmed, the step is skipped.
+        expired = [trace_id for trace_id, email in emails.items() if email in waiting and waiting[email] <= now]
+        if expired:
+            self._save_results(dict.fromkeys(expired, ('skipped', 'always', 'unconfirmed')), now)
+            self._schedule_children(expired, now)
+        held = traces.browse(list(deferrals) + expired)
+        return held | self._defer_mails_by_policy(traces - held, now)
+
+    @api.model
+    def _release_held_mails(self, emails):
+        """ The flow e-mails held for these now confirmed addresses are due at once. """
+        self.env['mautomate.flow.trace'].flush_model()
+        self.env.cr.execute(SQL("""
+            UPDATE mautomate_flow_trace t
+               SET scheduled_at = %s, write_date = now() at time zone 'UTC'
+              FROM mautomate_flow_participant p
+              LEFT JOIN res_partner rp ON rp.id = p.partner_id
+              LEFT JOIN crm_lead l ON l.id = p.lead_id
+              JOIN mautomate_flow f ON f.id = p.flow_id
+             WHERE t.participant_id = p.id AND t.state = 'scheduled' AND t.defer_reason = 'unconfirmed'
+               AND (CASE WHEN f.target = 'lead' THEN l.email_normalized ELSE rp.email_normalized END) = ANY(%s)
+        """, fields.Datetime.now(), list(emails)))
+        if self.env.cr.rowcount:
+            self.env['mautomate.flow.trace'].invalidate_model(['scheduled_at'])
+            self._wake()
+
+
+    @api.model
+    def _defer_mails_by_policy(self, traces, now):
         """ E-mail and SMS steps due in the contact's quiet hours wait for their end; e-mails over the frequency cap wait
         until the cap frees. They are rescheduled, never dropped. Returns the deferred traces. """
         cap, quiet = self._get_sending_policy()

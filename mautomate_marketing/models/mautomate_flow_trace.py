@@ -17,6 +17,7 @@ SKIP_REASONS = [
     ('no_lead', 'No Open Lead'),
     ('no_contact', 'Lead Without Contact'),
     ('erased', 'Tracking Erased'),
+    ('unconfirmed', 'Opt-in Not Confirmed'),
 ]
 TRACE_STATES = [
     ('scheduled', 'Scheduled'),
@@ -29,6 +30,7 @@ TRACE_STATES = [
 DEFER_REASONS = [
     ('quiet_hours', 'Quiet Hours'),
     ('frequency_cap', 'Frequency Cap'),
+    ('unconfirmed', 'Opt-in Confirmation'),
 ]
 
 
@@ -62,6 +64,14 @@ class MautomateFlowTrace(models.Model):
     _sql_constraints = [
         ('participant_step_uniq', 'UNIQUE(participant_id, step_id)', "A participant goes through a step once."),
     ]
+
+    def _mautomate_email(self):
+        """ The address a mail step of this trace writes to: the lead's in flows of leads, else the contact's. """
+        self.ensure_one()
+        if self.flow_id.target == 'lead':
+            return self.participant_id.lead_id.email_normalized
+        return self.participant_id.partner_id.email_normalized
+
 
     def init(self):
         # The engine takes due traces in time order.

@@ -9,7 +9,7 @@ from odoo.exceptions import AccessError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
-from .mautomate_flow import parse_domain
+from ..tools.domains import parse_domain
 
 _logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 from odoo.osv import expression
 
+from ..tools.url_patterns import glob_to_like
 from .mautomate_event import EVENT_TYPES
 
 # Rule fields that decide which events score and how much: changing one rebuilds the rule's ledger.
@@ -104,7 +105,7 @@ class MautomateScoreRule(models.Model):
         pattern = (self.url_pattern or '').strip()
         if not pattern:
             return None, False
-        return self._glob_to_like(pattern), '://' in pattern
+        return glob_to_like(pattern), '://' in pattern
 
     # ------------------------------------------------------------
     # CRUD: the ledger follows its rules
@@ -157,12 +158,6 @@ class MautomateScoreRule(models.Model):
                 continue
             names.update(leaf[0].split('.')[0] for leaf in domain if isinstance(leaf, (list, tuple)) and len(leaf) == 3)
         return frozenset(names)
-
-    @api.model
-    def _glob_to_like(self, pattern):
-        """ '/pricing*' -> '/pricing%': '*' is any text, every other character is itself. """
-        escaped = pattern.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
-        return escaped.replace('*', '%')
 
     def action_recompute_scores(self):
         """ From the rule list: award every rule anew and refresh all scores, in the background. """

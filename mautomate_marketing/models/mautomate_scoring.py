@@ -12,6 +12,7 @@ from odoo import api, fields, models, modules
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
+from ..tools.url_patterns import PATH_QUERY, glob_to_like
 from .mautomate_event import EVENT_TYPES
 
 _logger = logging.getLogger(__name__)
@@ -71,8 +72,6 @@ def expected_restarts(active=True):
 # first view makes it a subscriber at the nightly recompute) and stage changes.
 NO_STAGE_EVENT_TYPES = frozenset({'page_view', 'cta_view', 'form_view', 'popup_view', 'stage_change'})
 
-# Path (and query) of an event's URL, lower-cased, without scheme, host and fragment: what '/pricing*' patterns match.
-_PATH_QUERY = "lower(split_part(COALESCE(NULLIF(regexp_replace(e.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), ''), '/'), '#', 1))"
 # Events of `events` matching active behaviour rules `rules`. An event's path is computed once, in the subquery
 # (OFFSET 0 keeps it apart from the join, which would compute it once per rule), and only for the event types
 # `path_types` that a path pattern reads; ILIKE is LIKE on lower-cased text, so the path is lower-cased once too.
@@ -85,7 +84,7 @@ _MATCHES = f"""
     SELECT r.id AS rule_id, e.id AS event_id, e.partner_id, e.lead_id, e.occurred_at, r.points, r.max_total,
            r.max_period, r.period_days
       FROM (SELECT e.id, e.partner_id, e.lead_id, e.occurred_at, e.event_type, e.url, e.name, e.campaign_id, e.value, e.company_id,
-                   CASE WHEN e.event_type = ANY(%(path_types)s) THEN {_PATH_QUERY} END AS path
+                   CASE WHEN e.event_type = ANY(%(path_types)s) THEN {PATH_QUERY} END AS path
               FROM mautomate_event e
              WHERE %(events)s AND (e.partner_id IS NOT NULL OR e.lead_id IS NOT NULL) OFFSET 0) e
       JOIN rule r ON r.event_type = e.event_type
@@ -210,7 +209,7 @@ class MautomateScoring(models.AbstractModel):
         path_types = set()
         for rule in rules:
             url_like, url_full = rule._url_like()
-            name_like = rule.name_pattern and self.env['mautomate.score.rule']._glob_to_like(rule.name_pattern.strip())
+            name_like = rule.name_pattern and glob_to_like(rule.name_pattern.strip())
             # A rule of any event type is a row per type: rules then join events on an equality (a hash join),
             # instead of every rule being tested against every event.
             event_types = [rule.event_type] if rule.event_type else [key for key, _label in EVENT_TYPES]
@@ -371,23 +370,20 @@ class MautomateScoring(models.AbstractModel):
         # Its id from the cached xmlid: env.ref() would check that the cron exists with a query of its own.
         cron_id = self.env['ir.model.data']._xmlid_to_res_id(
             'mautomate_marketing.ir_cron_mautomate_score_refresh', raise_if_not_found=True)
-        # One round trip: queue, and when a trigger already waits add one without waking the cron workers
-        # (a NOTIFY in a transaction of its own, after the commit, costs a request about 10 ms): the waiting
-        # trigger's creator has woken them, and a trigger made while the cron runs outlives that run, so the
-        # cron runs again for these rows. When none waits, Odoo's _trigger() adds one and wakes them. The trigger names
-        # no user: no foreign-key check locks the user's row (the public user's, shared by every visitor).
+        # One round trip: queue, and see whether a trigger of the cron already waits. When one waits, nothing more:
+        # its creator has woken the cron workers, and the run it starts takes every queued row (a run that began
+        # before these rows commit triggers itself again when it finds rows left, see _refresh_queue). When none
+        # waits, _enqueued() calls Odoo's _trigger(), whose NOTIFY (a transaction of its own after the commit, about
+        # 10 ms) a page view thus pays only when the cron sleeps. Due by this statement: _trigger() dates its
+        # triggers with the clock, not with the start of a transaction.
         return SQL("""
             WITH queued AS (
                 INSERT INTO mautomate_score_queue (partner_id, lead_id, event_id, fit)
                 SELECT queue.*, %(fit)s FROM (%(rows)s) AS queue(partner_id, lead_id, event_id)
                 RETURNING event_id
             ), waiting AS (
-                SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s AND call_at <= now() at time zone 'UTC') AS found
-            ), added AS (
-                INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date)
-                SELECT %(cron)s, now() at time zone 'UTC', now() at time zone 'UTC', now() at time zone 'UTC'
-                  FROM waiting WHERE found AND EXISTS(SELECT 1 FROM queued)
-                RETURNING 1
+                SELECT EXISTS(SELECT 1 FROM ir_cron_trigger WHERE cron_id = %(cron)s
+                                         AND call_at <= statement_timestamp() at time zone 'UTC') AS found
             )
             SELECT found OR NOT EXISTS(SELECT 1 FROM queued),
                    ARRAY(SELECT event_id FROM queued WHERE event_id IS NOT NULL ORDER BY event_id)
@@ -434,6 +430,11 @@ class MautomateScoring(models.AbstractModel):
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         self.env.cr.execute("SELECT count(*) FROM mautomate_score_queue")
         remaining = self.env.cr.fetchone()[0]
+        if remaining and not done:
+            # Rows committed after this run's last batch, by requests that saw its trigger waiting: Odoo ends a run
+            # that did nothing and drops the triggers it consumed, so a trigger made now (after the run began, it
+            # outlives it) runs the cron again for them. With work done, Odoo runs it again itself.
+            self.env.ref('mautomate_marketing.ir_cron_mautomate_score_refresh').sudo()._trigger()
         self.env['ir.cron']._notify_progress(done=done, remaining=remaining)
 
     @api.model

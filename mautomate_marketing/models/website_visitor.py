@@ -7,7 +7,7 @@ from odoo import models, tools
 from odoo.http import request
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
-from .event_validation import BROWSER_ID_PATTERN
+from ..tools.event_validation import BROWSER_ID_PATTERN
 
 _logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class WebsiteVisitor(models.Model):
     # Page views
     # ------------------------------------------------------------
 
-    def _is_trackable_page_response(self, response):
+    def _mautomate_is_trackable_page_response(self, response):
         return bool(
             getattr(request, 'is_frontend', False)
             and request.httprequest.method == 'GET'
@@ -148,7 +148,7 @@ class WebsiteVisitor(models.Model):
             and self._mautomate_should_track()
         )
 
-    def _track_page_view(self, response):
+    def _mautomate_track_page_view(self, response):
         """ Log the page view of the current request, giving the browser its durable cookie.
 
         The event links to Odoo's visitor of this request where website created one (tracked
@@ -243,7 +243,7 @@ class WebsiteVisitor(models.Model):
             return self._mautomate_form_contact(identity)
         return self.env['res.partner']
 
-    def _track_form_submit(self, model_name, record_id, partner, named=False):
+    def _mautomate_track_form_submit(self, model_name, record_id, partner, named=False):
         """ Log a website form submission of `partner` (may be empty) and give it the visitor's
         history; tracking never fails the form. `named`: the form holds an e-mail, whose contact
         (if any) `partner` is. """
@@ -280,13 +280,13 @@ class WebsiteVisitor(models.Model):
             **self._mautomate_utm_values(),
         }])
         if partner:
-            visitor._attach_history_to_partner(partner)
+            visitor._mautomate_attach_history_to_partner(partner)
 
     # ------------------------------------------------------------
     # Identity
     # ------------------------------------------------------------
 
-    def _attach_history_to_partner(self, partner):
+    def _mautomate_attach_history_to_partner(self, partner):
         """ Give the contact all events of these visitors and of the current browser. """
         return self.env['mautomate.event'].sudo()._attach_anonymous_history(
             partner, visitors=self, anonymous_ids=[self._mautomate_browser_id()])

@@ -10,7 +10,7 @@ from odoo.tests import tagged
 from odoo.tools import file_open
 
 from ..controllers.identify import identify_signature
-from ..models import event_validation
+from ..tools import event_validation
 from .common import MautomateHttpCase
 
 API = '/mautomate/api/v1/events'

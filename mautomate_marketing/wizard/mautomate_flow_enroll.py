@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..models.mautomate_flow import parse_domain
+from ..tools.domains import parse_domain
 
 
 class MautomateFlowEnroll(models.TransientModel):
